@@ -1,4 +1,4 @@
-//! keepalive: sans-IO heartbeats, reconnects and presence.
+#![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -6,8 +6,19 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+mod backoff;
+mod config;
+mod connection;
+mod event;
 mod time;
 
+pub use backoff::{Backoff, Jitter, Rng};
+pub use config::{Config, ConfigError, Field, HeartbeatMode};
+pub use connection::{Connection, State};
+pub use event::{Action, Actions, CloseReason, Event, TransportId};
 #[cfg(feature = "std")]
 pub use time::Clock;
 pub use time::Instant;
+
+// --- presence (std): section owned by the presence work ---
+// --- end presence ---

@@ -256,7 +256,10 @@ mod tests {
         let (a, b) = (Instant::ZERO, Instant::MAX);
         assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
         assert_eq!(a.checked_duration_since(b), None);
-        assert_eq!(b.saturating_duration_since(a), Duration::from_nanos(u64::MAX));
+        assert_eq!(
+            b.saturating_duration_since(a),
+            Duration::from_nanos(u64::MAX)
+        );
         assert_eq!(b.checked_duration_since(b), Some(Duration::ZERO));
     }
 
