@@ -154,6 +154,7 @@ impl fmt::Display for Action {
             Action::ScheduleReconnect { delay, attempt } => {
                 write!(f, "reconnect #{attempt} in {delay:?}")
             }
+            Action::GiveUp { attempts: 1 } => f.write_str("give up after 1 attempt"),
             Action::GiveUp { attempts } => write!(f, "give up after {attempts} attempts"),
         }
     }

@@ -1,0 +1,748 @@
+//! Scenario transcripts: each test drives a `Connection` in virtual time and
+//! snapshots a readable `t=…  input → [actions]` trace, then asserts the key
+//! times by hand so a wrong snapshot cannot be accepted silently.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use keepalive::{
+    Action, Backoff, CloseReason, Config, Connection, Event, HeartbeatMode, Instant, Jitter, State,
+    TransportId,
+};
+
+const SEC: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
+
+/// A connection plus its transcript.
+struct Trace {
+    conn: Connection,
+    now: Instant,
+    log: String,
+    /// Every action with the time it was emitted.
+    actions: Vec<(Instant, Action)>,
+    /// How many actions the scripted server has seen (it answers each
+    /// heartbeat once).
+    answered: usize,
+}
+
+impl Trace {
+    fn new(config: Config) -> Trace {
+        Trace {
+            conn: Connection::new(config).expect("valid config"),
+            now: Instant::ZERO,
+            log: String::new(),
+            actions: Vec::new(),
+            answered: 0,
+        }
+    }
+
+    fn record(&mut self, at: Instant, input: &str, actions: keepalive::Actions) -> Vec<Action> {
+        let (at_s, actions_s) = (at.to_string(), actions.to_string());
+        let state = self.conn.state();
+        let _ = writeln!(
+            self.log,
+            "t={at_s:<11}{input:<17}→ {actions_s:<38} {state:?}"
+        );
+        let list: Vec<Action> = actions.collect();
+        self.actions.extend(list.iter().map(|a| (at, *a)));
+        list
+    }
+
+    fn connect(&mut self, at: Instant) -> Vec<Action> {
+        self.now = at;
+        let actions = self.conn.connect(at);
+        self.record(at, "connect()", actions)
+    }
+
+    fn close(&mut self, at: Instant) -> Vec<Action> {
+        self.now = at;
+        let actions = self.conn.close(at);
+        self.record(at, "close()", actions)
+    }
+
+    /// An event of the current transport.
+    fn event(&mut self, at: Instant, event: Event) -> Vec<Action> {
+        self.now = at;
+        let actions = self.conn.handle(event, at);
+        self.record(at, &event.to_string(), actions)
+    }
+
+    /// An event tagged with the transport it came from.
+    fn event_from(&mut self, at: Instant, id: u32, event: Event) -> Vec<Action> {
+        self.now = at;
+        let actions = self.conn.handle_from(TransportId::from_u32(id), event, at);
+        self.record(at, &format!("{event} from #{id}"), actions)
+    }
+
+    /// Ticks at every deadline up to and including `until`.
+    fn run_until(&mut self, until: Instant) {
+        while let Some(deadline) = self.conn.poll_timeout() {
+            if deadline > until {
+                break;
+            }
+            self.now = deadline;
+            let actions = self.conn.handle(Event::Tick, deadline);
+            self.record(deadline, "tick", actions);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs to `until` against a scripted server: every `Close` is answered
+    /// by `Closed` at once, every `Connect` by `Opened` (server `up`) or
+    /// `Closed` (down) 10 ms later, every heartbeat by a message 20 ms later.
+    fn run_with_server(&mut self, until: Instant, up: impl Fn(Instant) -> bool) {
+        loop {
+            let reply = match self.actions.last().copied() {
+                Some((at, Action::Close { .. })) if self.conn.state() == State::Closing => {
+                    Some((at, Event::Closed))
+                }
+                Some((at, Action::Connect { .. })) if self.conn.state() == State::Connecting => {
+                    let t = at + 10 * MS;
+                    Some((t, if up(t) { Event::Opened } else { Event::Closed }))
+                }
+                Some((at, Action::SendHeartbeat))
+                    if up(at) && self.answered < self.actions.len() =>
+                {
+                    self.answered = self.actions.len();
+                    Some((at + 20 * MS, Event::Message))
+                }
+                _ => None,
+            };
+            let deadline = self.conn.poll_timeout();
+            match reply {
+                Some((t, event)) if t <= until && deadline.is_none_or(|d| t <= d) => {
+                    self.event(t, event);
+                }
+                _ => match deadline {
+                    Some(d) if d <= until => {
+                        self.now = d;
+                        let actions = self.conn.handle(Event::Tick, d);
+                        self.record(d, "tick", actions);
+                    }
+                    _ => return,
+                },
+            }
+        }
+    }
+
+    /// The first time an action matching `f` was emitted.
+    fn first(&self, f: impl Fn(&Action) -> bool) -> Option<Instant> {
+        self.actions.iter().find(|(_, a)| f(a)).map(|(t, _)| *t)
+    }
+
+    fn count(&self, f: impl Fn(&Action) -> bool) -> usize {
+        self.actions.iter().filter(|(_, a)| f(a)).count()
+    }
+}
+
+fn secs(s: u64) -> Instant {
+    Instant::from_secs(s)
+}
+
+fn millis(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn is_connect(a: &Action) -> bool {
+    matches!(a, Action::Connect { .. })
+}
+
+fn is_reconnect(a: &Action) -> bool {
+    matches!(a, Action::ScheduleReconnect { .. })
+}
+
+fn is_heartbeat(a: &Action) -> bool {
+    matches!(a, Action::SendHeartbeat)
+}
+
+/// The article's own timeline, with its parameters (60 s heartbeat, 60 s
+/// timeout, fixed 2 s): a healthy connection heartbeats, the server is killed
+/// (the browser fires `onerror` then `onclose`), the client retries every
+/// 2 s while it is down, and comes back when it returns. The article's JS
+/// would schedule twice (error and close) were it not for `lockReconnect`;
+/// here one disconnect is one reconnect by construction.
+#[test]
+fn article_timeline_through_an_outage() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(0));
+    t.event(millis(50), Event::Opened);
+    t.event(secs(10), Event::Message); // a pushed business message
+    t.run_until(secs(70));
+    t.event(millis(70_020), Event::Message); // the server's heartbeat reply
+    t.run_until(secs(140));
+    // The server process is killed at 140 s.
+    t.event(secs(140), Event::Error);
+    t.event(secs(140), Event::Closed);
+    // While it is down every connect attempt fails after 10 ms.
+    t.run_with_server(secs(149), |_| false);
+    // It is back at 149 s.
+    t.run_with_server(secs(300), |_| true);
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(
+        t.first(is_heartbeat),
+        Some(secs(70)),
+        "60 s after the last message"
+    );
+    assert_eq!(
+        t.count(|a| matches!(
+            a,
+            Action::Close {
+                reason: CloseReason::Error
+            }
+        )),
+        1
+    );
+    let reconnects: Vec<Instant> = t
+        .actions
+        .iter()
+        .filter(|(_, a)| is_connect(a))
+        .map(|(t, _)| *t)
+        .collect();
+    // The first connect, then one every 2 s (+10 ms of failed connect).
+    assert_eq!(
+        reconnects[..4],
+        [secs(0), millis(142_000), millis(144_010), millis(146_020)]
+    );
+    assert_eq!(t.conn.state(), State::Open);
+    assert_eq!(t.conn.attempt(), 0, "reset after min_uptime");
+}
+
+/// Rule 1: a silent peer (half-open TCP, a dead proxy) is found exactly
+/// `interval + timeout` after its last data.
+#[test]
+fn dead_peer_detected_at_interval_plus_timeout() {
+    let config = Config::default()
+        .with_heartbeat_interval(25 * SEC)
+        .with_heartbeat_timeout(20 * SEC)
+        .with_seed(1);
+    let mut t = Trace::new(config);
+    t.connect(secs(0));
+    t.event(secs(1), Event::Opened);
+    t.event(secs(3), Event::Message); // last data from the peer
+    t.run_until(secs(48));
+    t.event(secs(48), Event::Closed);
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(t.first(is_heartbeat), Some(secs(28)));
+    assert_eq!(
+        t.first(|a| matches!(
+            a,
+            Action::Close {
+                reason: CloseReason::HeartbeatTimeout
+            }
+        )),
+        Some(secs(48))
+    );
+    assert_eq!(
+        t.first(is_reconnect),
+        Some(secs(48)),
+        "scheduled by Closed, not by the timeout"
+    );
+}
+
+/// Any inbound data postpones the heartbeat; a busy connection never sends
+/// one. An answered heartbeat gives an RTT sample.
+#[test]
+fn inbound_messages_postpone_the_heartbeat() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(0));
+    t.event(secs(0), Event::Opened);
+    for s in [30, 59, 100, 159] {
+        t.run_until(secs(s));
+        t.event(secs(s), Event::Message);
+    }
+    t.run_until(secs(219));
+    t.event(millis(219_250), Event::Pong);
+    t.run_until(secs(300));
+    insta::assert_snapshot!(t.log);
+
+    let beats: Vec<Instant> = t
+        .actions
+        .iter()
+        .filter(|(_, a)| is_heartbeat(a))
+        .map(|(t, _)| *t)
+        .collect();
+    // 60 s after the message at 159 s, then 60 s after the pong.
+    assert_eq!(beats, [secs(219), millis(279_250)]);
+    assert_eq!(t.conn.rtt(), Some(250 * MS));
+    assert_eq!(
+        t.conn.poll_timeout(),
+        Some(millis(339_250)),
+        "the second one times out then"
+    );
+}
+
+/// Rule 3: `Error` and `Closed` of one disconnect, in either order, give
+/// one `Close` at most and exactly one reconnect.
+#[test]
+fn error_and_closed_in_both_orders_reconnect_once() {
+    let mut log = String::new();
+    for order in [[Event::Error, Event::Closed], [Event::Closed, Event::Error]] {
+        let mut t = Trace::new(Config::article().with_seed(1));
+        t.connect(secs(0));
+        t.event(secs(0), Event::Opened);
+        t.event(secs(5), order[0]);
+        t.event(secs(5), order[1]);
+        t.event(secs(5), Event::Closed);
+        t.run_until(secs(8));
+        assert_eq!(t.count(is_reconnect), 1, "{order:?}");
+        assert_eq!(t.count(is_connect), 2, "{order:?}");
+        assert_eq!(
+            t.first(|a| matches!(a, Action::Connect { id } if id.get() == 2)),
+            Some(secs(7))
+        );
+        log.push_str(&t.log);
+        log.push('\n');
+    }
+    insta::assert_snapshot!(log);
+}
+
+/// Rule 4 and `handle_from`: a late `Closed` of the replaced transport,
+/// arriving after the reconnect, is ignored.
+#[test]
+fn late_closed_from_an_old_transport_is_ignored() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(0));
+    t.event_from(secs(0), 1, Event::Opened);
+    t.event_from(secs(10), 1, Event::Error);
+    t.event_from(secs(10), 1, Event::Closed);
+    t.run_until(secs(12));
+    t.event_from(millis(12_100), 2, Event::Opened);
+    t.event_from(secs(13), 1, Event::Closed); // the old socket's late close
+    t.event_from(secs(13), 1, Event::Error);
+    t.event_from(secs(14), 3, Event::Closed); // an id never handed out
+    t.run_until(secs(20));
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(t.conn.state(), State::Open);
+    assert_eq!(t.conn.transport(), Some(TransportId::from_u32(2)));
+    assert_eq!(t.count(is_reconnect), 1);
+}
+
+/// Rule 2: a `Close` that never completes is escalated to `Abort` after the
+/// close timeout, and the reconnect follows the abort.
+#[test]
+fn close_timeout_escalates_to_abort() {
+    let config = Config::article().with_close_timeout(5 * SEC).with_seed(1);
+    let mut t = Trace::new(config);
+    t.connect(secs(0));
+    t.event(secs(0), Event::Opened);
+    t.run_until(secs(130)); // heartbeat at 60, close at 120, abort at 125
+    t.event_from(secs(131), 1, Event::Closed); // too late: that transport is gone
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(
+        t.first(|a| matches!(a, Action::Close { .. })),
+        Some(secs(120))
+    );
+    assert_eq!(t.first(|a| matches!(a, Action::Abort)), Some(secs(125)));
+    assert_eq!(t.first(is_reconnect), Some(secs(125)));
+    assert_eq!(
+        t.first(|a| matches!(a, Action::Connect { id } if id.get() == 2)),
+        Some(secs(127))
+    );
+    assert_eq!(t.count(is_reconnect), 1);
+}
+
+/// A transport that never opens is closed after the connect timeout.
+#[test]
+fn connect_timeout_closes_the_attempt() {
+    let config = Config::article().with_connect_timeout(4 * SEC).with_seed(1);
+    let mut t = Trace::new(config);
+    t.connect(secs(0));
+    t.run_until(secs(4));
+    t.event(millis(4_200), Event::Closed);
+    t.run_until(millis(6_200));
+    t.event(secs(7), Event::Opened);
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(
+        t.first(|a| matches!(
+            a,
+            Action::Close {
+                reason: CloseReason::ConnectTimeout
+            }
+        )),
+        Some(secs(4))
+    );
+    assert_eq!(
+        t.first(|a| matches!(a, Action::Connect { id } if id.get() == 2)),
+        Some(millis(6_200))
+    );
+    assert_eq!(t.conn.state(), State::Open);
+}
+
+/// Every backoff policy's delay sequence for attempts 1..=10, two seeds each.
+#[test]
+fn backoff_delay_sequences() {
+    static PHOENIX: [Duration; 9] = [
+        Duration::from_millis(10),
+        Duration::from_millis(50),
+        Duration::from_millis(100),
+        Duration::from_millis(150),
+        Duration::from_millis(200),
+        Duration::from_millis(250),
+        Duration::from_millis(500),
+        Duration::from_millis(1000),
+        Duration::from_millis(2000),
+    ];
+    let exp = Backoff::exponential(SEC, 30 * SEC);
+    let policies = [
+        ("fixed 2s (article)", Backoff::fixed(2 * SEC)),
+        ("exponential 1s..30s", exp),
+        (
+            "exponential gRPC 1s x1.6..120s",
+            Backoff::exponential(SEC, 120 * SEC).with_factor(1.6),
+        ),
+        ("exponential full jitter", exp.with_jitter(Jitter::Full)),
+        ("exponential equal jitter", exp.with_jitter(Jitter::Equal)),
+        (
+            "exponential decorrelated",
+            exp.with_jitter(Jitter::Decorrelated),
+        ),
+        ("steps (Phoenix)", Backoff::steps(&PHOENIX)),
+    ];
+    let mut log = String::new();
+    for (name, backoff) in policies {
+        for seed in [1, 2] {
+            // Drive a real connection whose every connect fails.
+            let mut t = Trace::new(Config::default().with_backoff(backoff).with_seed(seed));
+            t.connect(secs(0));
+            t.event(secs(0), Event::Closed);
+            t.run_with_server(secs(400), |_| false);
+            let delays: Vec<Duration> = t
+                .actions
+                .iter()
+                .filter_map(|(_, a)| match a {
+                    Action::ScheduleReconnect { delay, .. } => Some(*delay),
+                    _ => None,
+                })
+                .take(10)
+                .collect();
+            for (i, d) in delays.iter().enumerate() {
+                let (lo, hi) = backoff.bounds(i as u32 + 1);
+                assert!(lo <= *d && *d <= hi, "{name} attempt {}: {d:?}", i + 1);
+            }
+            let shown: Vec<String> = delays
+                .iter()
+                .map(|d| format!("{:.3}", d.as_secs_f64()))
+                .collect();
+            let _ = writeln!(log, "{name:<32} seed {seed}: {}", shown.join(" "));
+        }
+    }
+    insta::assert_snapshot!(log);
+
+    let mut rng = keepalive::Rng::new(1);
+    assert_eq!(
+        exp.delay(1, Duration::ZERO, &mut rng),
+        SEC,
+        "the first exponential delay is `initial`"
+    );
+    assert_eq!(exp.delay(6, Duration::ZERO, &mut rng), 30 * SEC);
+    assert_eq!(
+        Backoff::steps(&PHOENIX).delay(20, Duration::ZERO, &mut rng),
+        2 * SEC
+    );
+}
+
+/// Rule 5: the attempt counter (and the backoff) restarts only after a
+/// connection stayed open `min_uptime`; a flapping server keeps growing it.
+#[test]
+fn min_uptime_resets_the_attempt_counter() {
+    let config = Config::default()
+        .with_backoff(Backoff::exponential(SEC, 60 * SEC))
+        .with_min_uptime(5 * SEC)
+        .with_seed(1);
+    let mut t = Trace::new(config);
+    t.connect(secs(0));
+    t.event(secs(0), Event::Closed); // attempt 1 in 1 s
+    t.run_until(secs(1));
+    t.event(secs(1), Event::Opened);
+    t.event(secs(3), Event::Closed); // up 2 s only: attempt 2 in 2 s
+    t.run_until(secs(5));
+    t.event(secs(5), Event::Opened);
+    t.event(secs(11), Event::Closed); // up 6 s: back to attempt 1 in 1 s
+    t.run_until(secs(12));
+    insta::assert_snapshot!(t.log);
+
+    let attempts: Vec<(u32, Duration)> = t
+        .actions
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Action::ScheduleReconnect { delay, attempt } => Some((*attempt, *delay)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attempts, [(1, SEC), (2, 2 * SEC), (1, SEC)]);
+}
+
+/// socket.io's `reconnectionAttempts`: with 2, two reconnects are tried,
+/// then `GiveUp`, `Failed`, and silence.
+#[test]
+fn max_attempts_gives_up_then_stays_silent() {
+    let config = Config::article().with_max_attempts(2).with_seed(1);
+    let mut t = Trace::new(config);
+    t.connect(secs(0));
+    t.event(secs(0), Event::Opened);
+    t.event(secs(1), Event::Closed);
+    t.run_with_server(secs(60), |_| false);
+    t.event(secs(61), Event::Closed);
+    t.event(secs(61), Event::Error);
+    t.event(secs(62), Event::Tick);
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(t.count(is_reconnect), 2);
+    assert_eq!(
+        t.first(|a| matches!(a, Action::GiveUp { attempts: 2 })),
+        Some(millis(5_020))
+    );
+    assert_eq!(t.conn.state(), State::Failed);
+    assert_eq!(t.conn.poll_timeout(), None);
+    assert_eq!(
+        t.actions.last().map(|(t, _)| *t),
+        Some(millis(5_020)),
+        "nothing after giving up"
+    );
+}
+
+/// A close the peer declares final (HTTP 401 on the upgrade) is not retried.
+#[test]
+fn rejected_gives_up_at_once() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(0));
+    t.event(secs(0), Event::Closed);
+    t.run_until(secs(2));
+    t.event(millis(2_010), Event::Rejected);
+    t.run_until(secs(60));
+    insta::assert_snapshot!(t.log);
+    assert_eq!(
+        t.first(|a| matches!(a, Action::GiveUp { attempts: 1 })),
+        Some(millis(2_010))
+    );
+    assert_eq!(t.conn.state(), State::Failed);
+}
+
+/// Rule 6: `close()` in every state stops for good; only the close
+/// escalation can follow, and `poll_timeout` is `None` once it has ended.
+#[test]
+fn user_close_in_every_state() {
+    let mut log = String::new();
+    let setups: [(&str, fn(&mut Trace)); 7] = [
+        ("idle", |_| {}),
+        ("connecting", |t| {
+            t.connect(secs(0));
+        }),
+        ("open", |t| {
+            t.connect(secs(0));
+            t.event(secs(0), Event::Opened);
+        }),
+        ("closing", |t| {
+            t.connect(secs(0));
+            t.event(secs(0), Event::Opened);
+            t.event(secs(0), Event::Error);
+        }),
+        ("waiting", |t| {
+            t.connect(secs(0));
+            t.event(secs(0), Event::Closed);
+        }),
+        ("stopped", |t| {
+            t.close(secs(0));
+        }),
+        ("failed", |t| {
+            t.connect(secs(0));
+            t.event(secs(0), Event::Rejected);
+        }),
+    ];
+    for (name, setup) in setups {
+        let mut t = Trace::new(Config::article().with_seed(1));
+        setup(&mut t);
+        let before = t.actions.len();
+        let _ = writeln!(t.log, "-- close() while {name}");
+        t.close(secs(1));
+        t.run_until(secs(1_000));
+        let after: Vec<Action> = t.actions[before..].iter().map(|(_, a)| *a).collect();
+        assert!(
+            after.iter().all(|a| matches!(
+                a,
+                Action::Close {
+                    reason: CloseReason::User
+                } | Action::Abort
+            )),
+            "{name}: {after:?}"
+        );
+        assert_eq!(t.conn.state(), State::Stopped, "{name}");
+        assert_eq!(t.conn.poll_timeout(), None, "{name}");
+        let _ = writeln!(log, "== {name}\n{}", t.log);
+    }
+    insta::assert_snapshot!(log);
+}
+
+/// Rule 6: `close()` followed by `Closed` ends everything; a later
+/// `connect()` starts afresh with a new transport.
+#[test]
+fn close_then_connect_again() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(0));
+    t.event(secs(0), Event::Opened);
+    t.close(secs(5));
+    t.connect(secs(6)); // while still closing: connects once the old one ended
+    t.event(secs(7), Event::Closed);
+    t.event(secs(7), Event::Opened);
+    insta::assert_snapshot!(t.log);
+    assert_eq!(
+        t.first(|a| matches!(a, Action::Connect { id } if id.get() == 2)),
+        Some(secs(7))
+    );
+    assert_eq!(t.conn.state(), State::Open);
+}
+
+/// Rule 6: `connect()` during the backoff (the network came back)
+/// reconnects at once and cancels the pending timer, without counting an
+/// extra attempt.
+#[test]
+fn connect_during_backoff_reconnects_now() {
+    let config = Config::default()
+        .with_backoff(Backoff::exponential(SEC, 30 * SEC))
+        .with_seed(1);
+    let mut t = Trace::new(config);
+    t.connect(secs(0));
+    t.event(secs(0), Event::Closed);
+    t.run_until(secs(1));
+    t.event(millis(1_010), Event::Closed); // attempt 2 in 2 s, due at 3.010
+    t.connect(millis(1_500));
+    t.run_until(secs(5));
+    t.event(secs(5), Event::Closed);
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(
+        t.first(|a| matches!(a, Action::Connect { id } if id.get() == 3)),
+        Some(millis(1_500))
+    );
+    assert_eq!(t.count(is_connect), 3, "the cancelled timer never fires");
+    assert_eq!(
+        t.actions.last(),
+        Some(&(
+            secs(5),
+            Action::ScheduleReconnect {
+                delay: 4 * SEC,
+                attempt: 3
+            }
+        ))
+    );
+}
+
+/// Rule 7: a tick that arrives long after the heartbeat deadline (the laptop
+/// slept) probes with a fresh heartbeat instead of closing on the spot.
+#[test]
+fn late_tick_probes_instead_of_closing() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(0));
+    t.event(secs(0), Event::Opened);
+    t.run_until(secs(60)); // heartbeat sent, answer due by 120 s
+    t.event(secs(1_000), Event::Tick); // woke up after 16 minutes
+    t.event(millis(1_000_080), Event::Pong); // the connection was fine
+    t.run_until(secs(1_060));
+    t.event(secs(1_200), Event::Tick); // slept again: the heartbeat due at 1 060.08 s goes out late
+    t.run_until(secs(1_260)); // no answer this time: closed on time
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(t.count(|a| matches!(a, Action::Close { .. })), 1);
+    assert_eq!(
+        t.first(|a| matches!(a, Action::Close { .. })),
+        Some(secs(1_260))
+    );
+    assert_eq!(t.conn.rtt(), Some(80 * MS));
+}
+
+/// Fixed mode (Phoenix/Discord): a heartbeat every interval whatever else
+/// arrives, the first one jittered; only a pong answers; a missing pong
+/// closes when the timeout expires.
+#[test]
+fn fixed_heartbeat_mode() {
+    let config = Config::default()
+        .with_heartbeat_mode(HeartbeatMode::Fixed)
+        .with_heartbeat_interval(30 * SEC)
+        .with_heartbeat_timeout(30 * SEC)
+        .with_seed(3);
+    let mut t = Trace::new(config);
+    t.connect(secs(0));
+    t.event(secs(0), Event::Opened);
+    let first = t.conn.poll_timeout().unwrap();
+    assert!(
+        first > secs(0) && first <= secs(30),
+        "first heartbeat jittered: {first}"
+    );
+    t.run_until(first);
+    t.event(first + 40 * MS, Event::Pong);
+    t.event(first + SEC, Event::Message); // does not move the schedule
+    t.run_until(first + 30 * SEC);
+    t.event(first + 30 * SEC + 50 * MS, Event::Message); // not a pong: no answer
+    t.run_until(first + 61 * SEC);
+    insta::assert_snapshot!(t.log);
+
+    let beats: Vec<Instant> = t
+        .actions
+        .iter()
+        .filter(|(_, a)| is_heartbeat(a))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(beats, [first, first + 30 * SEC]);
+    assert_eq!(
+        t.first(|a| matches!(
+            a,
+            Action::Close {
+                reason: CloseReason::HeartbeatTimeout
+            }
+        )),
+        Some(first + 60 * SEC)
+    );
+    assert_eq!(t.conn.rtt(), Some(40 * MS));
+}
+
+/// Heartbeat values changed on a live connection (a server handshake that
+/// sends its own interval and timeout, as engine.io does).
+#[test]
+fn heartbeat_changed_on_a_live_connection() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(0));
+    t.event(secs(0), Event::Opened);
+    t.event(secs(1), Event::Message);
+    t.conn.set_heartbeat(25 * SEC, 20 * SEC).unwrap();
+    let _ = writeln!(t.log, "t=1.000s   set_heartbeat(25s, 20s)");
+    t.run_until(secs(46));
+    insta::assert_snapshot!(t.log);
+
+    assert_eq!(t.first(is_heartbeat), Some(secs(26)));
+    assert_eq!(
+        t.first(|a| matches!(a, Action::Close { .. })),
+        Some(secs(46))
+    );
+    assert!(t.conn.set_heartbeat(Duration::ZERO, SEC).is_err());
+    assert_eq!(
+        t.conn.heartbeat_interval(),
+        25 * SEC,
+        "an error changes nothing"
+    );
+}
+
+/// Rule 8: `poll_timeout` is never before the latest `now`, an early tick
+/// emits nothing, and time going backwards is clamped.
+#[test]
+fn deadlines_and_time_going_backwards() {
+    let mut t = Trace::new(Config::article().with_seed(1));
+    t.connect(secs(100));
+    t.event(secs(100), Event::Opened);
+    assert_eq!(t.conn.poll_timeout(), Some(secs(160)));
+    assert!(
+        t.event(secs(159), Event::Tick).is_empty(),
+        "an early tick emits nothing"
+    );
+    assert!(
+        t.event(secs(3), Event::Tick).is_empty(),
+        "time went backwards: clamped to 159 s"
+    );
+    t.event(secs(5), Event::Message); // clamped: counts as 159 s
+    assert_eq!(t.conn.poll_timeout(), Some(secs(219)));
+    insta::assert_snapshot!(t.log);
+}
