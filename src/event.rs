@@ -152,7 +152,8 @@ impl fmt::Display for Action {
             Action::Close { reason } => write!(f, "close ({reason})"),
             Action::Abort => f.write_str("abort"),
             Action::ScheduleReconnect { delay, attempt } => {
-                write!(f, "reconnect #{attempt} in {delay:?}")
+                let ms = delay.as_millis();
+                write!(f, "reconnect #{attempt} in {}.{:03}s", ms / 1000, ms % 1000)
             }
             Action::GiveUp { attempts: 1 } => f.write_str("give up after 1 attempt"),
             Action::GiveUp { attempts } => write!(f, "give up after {attempts} attempts"),
@@ -256,7 +257,7 @@ mod tests {
             attempt: 1,
         });
         assert_eq!(actions.len(), 2);
-        assert_eq!(actions.to_string(), "[abort, reconnect #1 in 2s]");
+        assert_eq!(actions.to_string(), "[abort, reconnect #1 in 2.000s]");
         let mut it = actions;
         assert_eq!(it.next(), Some(Action::Abort));
         assert_eq!(it.len(), 1);
