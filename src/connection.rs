@@ -167,7 +167,7 @@ enum Phase {
 ///     "0.000s connect #1",
 ///     "60.000s send heartbeat",
 ///     "120.000s close (heartbeat timeout)",
-///     "120.000s reconnect #1 in 2s",
+///     "120.000s reconnect #1 in 2.000s",
 ///     "122.000s connect #2",
 /// ]);
 /// # Ok::<(), keepalive::ConfigError>(())
@@ -419,11 +419,11 @@ impl Connection {
     /// once the open connection has been up `min_uptime`.
     fn advance(&mut self, now: Instant) -> Instant {
         self.now = self.now.max(now);
-        if let Phase::Open { since, .. } = self.phase {
-            if self.now.saturating_duration_since(since) >= ms(self.settings.min_uptime_ms) {
-                self.attempt = 0;
-                self.last_delay = 0;
-            }
+        if let Phase::Open { since, .. } = self.phase
+            && self.now.saturating_duration_since(since) >= ms(self.settings.min_uptime_ms)
+        {
+            self.attempt = 0;
+            self.last_delay = 0;
         }
         self.now
     }

@@ -528,7 +528,8 @@ fn rejected_gives_up_at_once() {
 #[test]
 fn user_close_in_every_state() {
     let mut log = String::new();
-    let setups: [(&str, fn(&mut Trace)); 7] = [
+    type Setup = (&'static str, fn(&mut Trace));
+    let setups: [Setup; 7] = [
         ("idle", |_| {}),
         ("connecting", |t| {
             t.connect(secs(0));
