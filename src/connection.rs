@@ -191,7 +191,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection in [`State::Idle`], or the first problem with `config`.
+    /// A connection in [`State::Idle`]; nothing happens until
+    /// [`connect`](Connection::connect).
+    ///
+    /// # Errors
+    ///
+    /// The first problem [`Config::validate`] finds, as a [`ConfigError`]
+    /// naming the field.
     pub fn new(config: Config) -> Result<Connection, ConfigError> {
         let mut settings = Settings::from_config(&config)?;
         let seed = match config.seed().or_else(entropy) {
