@@ -20,5 +20,17 @@ pub use event::{Action, Actions, CloseReason, Event, TransportId};
 pub use time::Clock;
 pub use time::Instant;
 
+// --- adapters (std) ---
+#[cfg(feature = "std")]
+pub mod adapter;
+// --- end adapters ---
+
 // --- presence (std): section owned by the presence work ---
+#[cfg(feature = "std")]
+mod presence;
+#[cfg(feature = "std")]
+pub use presence::{
+    Change, Inbound, OnlineIds, Presence, PresenceConfig, PresenceConfigError, PresenceError,
+    PresenceUpdate, Reply, Responder, Response, Status,
+};
 // --- end presence ---

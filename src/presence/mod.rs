@@ -1,0 +1,577 @@
+//! Server-side presence: which clients are online, judged by the server's own
+//! clock from the last time it heard from each of them.
+
+mod config;
+mod index;
+mod responder;
+mod wheel;
+
+use core::borrow::Borrow;
+use core::fmt;
+use core::hash::{BuildHasher, Hash};
+use std::borrow::ToOwned;
+use std::collections::hash_map::RandomState;
+use std::vec::Vec;
+
+pub use self::config::{PresenceConfig, PresenceConfigError, PresenceError};
+pub use self::responder::{Inbound, PresenceUpdate, Reply, Responder, Response};
+
+use self::index::Index;
+use self::wheel::{FREE, MAX_SLOTS, NIL, Slot, Wheel, ZOMBIE};
+use crate::Instant;
+
+/// Tracks which clients are online from their check-ins: the server side of
+/// the heartbeat.
+///
+/// The seed article's server stores a last-seen time per client id and
+/// judges a client online while the time since then is below a limit. It also
+/// notes the trap: after a restart, stale data made *every* client look
+/// offline. `Presence` keeps the idea and removes the trap:
+///
+/// * **Last-seen is the server's own `now`** when the check-in arrived, never
+///   a timestamp the client sent (client clocks drift, and lie).
+/// * **A check-in always makes a client online.** Offline is judged only by
+///   silence: a client last seen at `t` is online while `now < t + timeout`,
+///   and offline from `now >= t + timeout` on — exactly at the timeout, by
+///   [`status`](Self::status) and [`poll_expired`](Self::poll_expired) alike.
+/// * **Ids not heard from since the tracker was created are
+///   [`Unknown`](Status::Unknown), never [`Offline`](Status::Offline).** A
+///   fresh tracker after a restart therefore reports nobody offline, and each
+///   returning client is online from its first check-in.
+/// * **Bounded memory:** at most [`capacity`](PresenceConfig::with_capacity)
+///   ids; offline ids are dropped [`forget_after`](PresenceConfig::with_forget_after)
+///   they went offline (then they are `Unknown` again).
+///
+/// Like the rest of the crate it does no I/O and reads no clock: every call
+/// that depends on time takes `now`. Time going backwards is clamped to the
+/// latest `now` seen, never a panic.
+///
+/// # Driving it
+///
+/// *Inputs:* [`check_in`](Self::check_in) for every message (or heartbeat)
+/// from a client, [`check_out`](Self::check_out) when a client says goodbye
+/// or its connection closes. *Polling:* [`poll_timeout`](Self::poll_timeout)
+/// says when to call [`poll_expired`](Self::poll_expired), which yields the
+/// ids that went offline, one at a time, until `None`. *Queries:*
+/// [`status`](Self::status) (exact at any `now`, polled or not),
+/// [`online_count`](Self::online_count), [`online`](Self::online),
+/// [`len`](Self::len).
+///
+/// ```
+/// use core::time::Duration;
+/// use keepalive::{Change, Instant, Presence, PresenceConfig, Status};
+///
+/// let config = PresenceConfig::new().with_timeout(Duration::from_secs(90));
+/// let mut presence: Presence<u64> = Presence::new(config)?;
+/// let at = Instant::from_secs;
+///
+/// assert_eq!(presence.check_in(&7, at(0))?, Change::CameOnline);
+/// assert_eq!(presence.check_in(&7, at(60))?, Change::Refreshed);
+/// assert_eq!(presence.status(&8, at(60)), Status::Unknown);
+///
+/// // The server's timer loop: sleep until poll_timeout, then drain.
+/// let mut offline = Vec::new();
+/// let mut now = at(60);
+/// while let Some(deadline) = presence.poll_timeout() {
+///     now = deadline;
+///     while let Some(id) = presence.poll_expired(now) {
+///         offline.push((id, now));
+///     }
+///     if presence.online_count() == 0 {
+///         break;
+///     }
+/// }
+/// assert_eq!(offline, [(7, at(150))]); // last seen at 60 s, + 90 s
+/// assert_eq!(presence.status(&7, now), Status::Offline { last_seen: at(60) });
+///
+/// // Coming back is a fresh session.
+/// assert_eq!(presence.check_in(&7, at(200))?, Change::CameOnline);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # What counts as online
+///
+/// [`status`](Self::status) judges each id lazily from its last-seen time,
+/// so it is exact whether or not `poll_expired` has been called.
+/// [`online_count`](Self::online_count) and [`online`](Self::online) count
+/// the ids that are online *as far as the reports go*: checked in, not
+/// checked out, and not yet yielded by `poll_expired`. Drain
+/// `poll_expired(now)` first and they agree with `status` at `now`.
+///
+/// `poll_expired` never yields an id that is online: if a client went silent
+/// past its timeout and checks in again before the report was polled, the
+/// check-in returns [`Change::CameOnline`] and no offline report follows.
+///
+/// # Memory and cost
+///
+/// A check-in is a hash lookup plus O(1): refreshing an online id writes one
+/// number. Expiry costs O(expired), never a scan: a timing wheel of coarse
+/// buckets (about 1/128 of the shorter of `timeout` and `forget_after`)
+/// holds each id once, linked through its own slot. A refreshed id is not
+/// moved on each check-in; when its old bucket comes due it is re-checked
+/// and re-filed, at most once per bucket it outlives. Within the bucket that
+/// is due, ids are ordered by their real deadline, so reports are exact to
+/// the nanosecond. `poll_expired` with nothing due is O(1).
+///
+/// Each id costs one 32-byte slot (for a `u64` key: key, last-seen, since or
+/// offline-at, two links) plus an 8-byte index word per table position, at
+/// a load factor of at most 7/8 — about 1.4× a bare
+/// `HashMap<u64, Instant>` in the `presence` benchmark.
+///
+/// # Hasher and HashDoS
+///
+/// `S` hashes ids, as in `HashMap`. The default, [`RandomState`], is keyed
+/// per process, so a client cannot choose ids that collide. A faster hasher
+/// (FxHash, an identity hash for server-assigned numbers) makes check-ins
+/// cheaper, but if clients choose their own ids, an attacker who knows the
+/// hasher can send ids that all land in one probe sequence and make every
+/// lookup linear in the number of tracked ids. `capacity` bounds the damage,
+/// not the probe length. Pick a faster hasher with
+/// [`with_hasher`](Self::with_hasher) only for ids you trust (issued by the
+/// server, or authenticated before the first check-in).
+pub struct Presence<K, S = RandomState> {
+    config: PresenceConfig,
+    /// `timeout` in ns.
+    timeout: u64,
+    /// `forget_after` in ns.
+    forget: u64,
+    hasher: S,
+    index: Index,
+    slots: Vec<Slot<K>>,
+    /// Head of the free-slot list.
+    free: u32,
+    wheel: Wheel,
+    /// Slots in the online state (including silent ones not yet reported).
+    online: usize,
+    /// Latest `now` seen, in ns.
+    now: u64,
+}
+
+/// What a [`check_in`](Presence::check_in) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// The client was unknown or offline (or silent past its timeout) and is
+    /// online now, `since` this check-in.
+    CameOnline,
+    /// The client was online; its last-seen time moved to this check-in.
+    Refreshed,
+}
+
+impl Change {
+    /// Whether this check-in started a new online session.
+    pub const fn came_online(self) -> bool {
+        matches!(self, Change::CameOnline)
+    }
+}
+
+/// What the tracker knows about one id at a given `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Heard from within the timeout.
+    Online {
+        /// First check-in of this online session.
+        since: Instant,
+        /// Latest check-in (server time).
+        last_seen: Instant,
+    },
+    /// Silent for at least the timeout, or checked out, and not forgotten
+    /// yet.
+    Offline {
+        /// Latest check-in (server time).
+        last_seen: Instant,
+    },
+    /// Never heard from since the tracker was created, or forgotten
+    /// (`forget_after` passed since it went offline). After a restart every
+    /// id starts here, which is what makes a restart safe.
+    Unknown,
+}
+
+impl Status {
+    /// `true` for [`Status::Online`].
+    pub const fn is_online(&self) -> bool {
+        matches!(self, Status::Online { .. })
+    }
+
+    /// `true` for [`Status::Offline`].
+    pub const fn is_offline(&self) -> bool {
+        matches!(self, Status::Offline { .. })
+    }
+
+    /// `true` for [`Status::Unknown`].
+    pub const fn is_unknown(&self) -> bool {
+        matches!(self, Status::Unknown)
+    }
+
+    /// The latest check-in, unless the id is unknown.
+    pub const fn last_seen(&self) -> Option<Instant> {
+        match *self {
+            Status::Online { last_seen, .. } | Status::Offline { last_seen } => Some(last_seen),
+            Status::Unknown => None,
+        }
+    }
+}
+
+/// `online since 12.000s, last seen 30.500s`, `offline, last seen 30.500s`,
+/// or `unknown`.
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Online { since, last_seen } => {
+                write!(f, "online since {since}, last seen {last_seen}")
+            }
+            Status::Offline { last_seen } => write!(f, "offline, last seen {last_seen}"),
+            Status::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> Presence<K, RandomState> {
+    /// A tracker with the default, DoS-resistant hasher.
+    ///
+    /// Fails if `config` does not [validate](PresenceConfig::validate).
+    pub fn new(config: PresenceConfig) -> Result<Self, PresenceConfigError> {
+        Presence::with_hasher(config, RandomState::new())
+    }
+}
+
+impl<K: Hash + Eq + Clone, S: BuildHasher> Presence<K, S> {
+    /// A tracker that hashes ids with `hasher`; see
+    /// [Hasher and HashDoS](Self#hasher-and-hashdos) before choosing a fast,
+    /// unkeyed one.
+    ///
+    /// Fails if `config` does not [validate](PresenceConfig::validate).
+    pub fn with_hasher(config: PresenceConfig, hasher: S) -> Result<Self, PresenceConfigError> {
+        config.validate()?;
+        // Both fit: validated to at most a year.
+        let timeout = config.timeout().as_nanos() as u64;
+        let forget = config.forget_after().as_nanos() as u64;
+        // The bucket width must not exceed `timeout` nor a non-zero
+        // `forget_after` (see wheel.rs); 1/128 of the shorter keeps each
+        // bucket a small slice of the ids.
+        let basis = if forget == 0 { timeout } else { timeout.min(forget) };
+        let shift = (basis / 128).max(1).ilog2();
+        Ok(Presence {
+            config,
+            timeout,
+            forget,
+            hasher,
+            index: Index::new(),
+            slots: Vec::new(),
+            free: NIL,
+            wheel: Wheel::new(shift, timeout.max(forget)),
+            online: 0,
+            now: 0,
+        })
+    }
+
+    /// The configuration this tracker was built with.
+    pub fn config(&self) -> &PresenceConfig {
+        &self.config
+    }
+
+    /// Records a message from `id` received at `now` (server time).
+    ///
+    /// Always leaves `id` online with `last_seen = now`. Returns
+    /// [`Change::CameOnline`] if it was unknown, offline, or silent for at
+    /// least the timeout (a new session: `since = now`), else
+    /// [`Change::Refreshed`].
+    ///
+    /// Takes the id by reference, so a `Presence<String>` can be fed `&str`
+    /// and allocates only for an id it has not seen.
+    ///
+    /// # Errors
+    ///
+    /// [`PresenceError::Full`] if `id` is not tracked and `capacity` ids
+    /// already are. Nothing tracked changes.
+    pub fn check_in<Q>(&mut self, id: &Q, now: Instant) -> Result<Change, PresenceError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let now = self.clamp(now);
+        let (fragment, found) = self.lookup(id);
+        if let Some(i) = found {
+            let slot = &mut self.slots[i as usize];
+            if slot.is_online() {
+                let silent = now >= slot.last_seen.saturating_add(self.timeout);
+                slot.last_seen = now;
+                if !silent {
+                    return Ok(Change::Refreshed);
+                }
+                // Went silent, not reported yet: a new session. The deadline
+                // only moved later, so its wheel position still holds.
+                slot.aux = now;
+                return Ok(Change::CameOnline);
+            }
+            slot.set_online(true);
+            slot.last_seen = now;
+            slot.aux = now;
+            self.online += 1;
+            // Its forget deadline may lie after the new timeout: refile. In
+            // the run it is already due sooner than the new deadline.
+            if self.wheel.unlink(&mut self.slots, i) {
+                self.wheel
+                    .file(&mut self.slots, i, now.saturating_add(self.timeout));
+            }
+            return Ok(Change::CameOnline);
+        }
+        if self.index.len() >= self.config.capacity() {
+            return Err(PresenceError::Full);
+        }
+        let i = self.alloc(id.to_owned(), now).ok_or(PresenceError::Full)?;
+        self.index.insert(fragment, i);
+        self.online += 1;
+        self.wheel
+            .file(&mut self.slots, i, now.saturating_add(self.timeout));
+        Ok(Change::CameOnline)
+    }
+
+    /// Marks `id` offline at `now` at once (the client said goodbye, or its
+    /// connection closed), and returns its status just *before* the call.
+    ///
+    /// * `Online { .. }`: the id went offline now. This is its only report:
+    ///   `poll_expired` will not yield it. Its `last_seen` is unchanged; it
+    ///   is forgotten `forget_after` from now.
+    /// * `Offline { .. }` or `Unknown`: nothing changes. (An id that went
+    ///   silent past its timeout is already offline; `poll_expired` still
+    ///   reports that, once.)
+    pub fn check_out<Q>(&mut self, id: &Q, now: Instant) -> Status
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = self.clamp(now);
+        let Some(i) = self.lookup(id).1 else {
+            return Status::Unknown;
+        };
+        let before = self.status_of(i, now);
+        if before.is_online() {
+            let slot = &mut self.slots[i as usize];
+            slot.set_online(false);
+            slot.aux = now;
+            self.online -= 1;
+            if self.forget == 0 {
+                // Out of its list, or (in the run) left as a zombie.
+                self.wheel.unlink(&mut self.slots, i);
+                self.forget(i);
+            } else if self.wheel.unlink(&mut self.slots, i) {
+                self.wheel
+                    .file(&mut self.slots, i, now.saturating_add(self.forget));
+            }
+        }
+        before
+    }
+
+    /// The status of `id` at `now`, judged from its last-seen time: exact
+    /// whether or not [`poll_expired`](Self::poll_expired) has been called.
+    /// A `now` before the latest one seen is treated as the latest.
+    pub fn status<Q>(&self, id: &Q, now: Instant) -> Status
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = now.as_nanos().max(self.now);
+        match self.lookup(id).1 {
+            Some(i) => self.status_of(i, now),
+            None => Status::Unknown,
+        }
+    }
+
+    /// The next id that went offline by `now`; call until `None`.
+    ///
+    /// Yields each online-to-offline transition caused by silence exactly
+    /// once, at or after `last_seen + timeout` (never before), in order of
+    /// that deadline, and only while the id is still offline. Ids checked
+    /// out are not yielded (`check_out` reported them). Also drops ids whose
+    /// `forget_after` has passed, which frees capacity.
+    ///
+    /// O(1) when nothing is due; otherwise O(1) amortized per id yielded,
+    /// dropped or re-filed.
+    pub fn poll_expired(&mut self, now: Instant) -> Option<K> {
+        let now = self.clamp(now);
+        if !self.wheel.is_due(now) {
+            return None;
+        }
+        let (timeout, forget) = (self.timeout, self.forget);
+        let deadline = move |s: &Slot<K>| {
+            if s.prev == ZOMBIE {
+                0
+            } else if s.is_online() {
+                s.last_seen.saturating_add(timeout)
+            } else {
+                s.aux.saturating_add(forget)
+            }
+        };
+        loop {
+            let i = self.wheel.pop(&mut self.slots, now, deadline)?;
+            let slot = &mut self.slots[i as usize];
+            if slot.prev == ZOMBIE {
+                self.release(i);
+            } else if slot.is_online() {
+                let offline_at = slot.last_seen.saturating_add(timeout);
+                slot.set_online(false);
+                slot.aux = offline_at;
+                self.online -= 1;
+                let id = slot.key.clone();
+                let forget_at = offline_at.saturating_add(forget);
+                if forget_at <= now {
+                    self.forget(i);
+                } else {
+                    self.wheel.file(&mut self.slots, i, forget_at);
+                }
+                return Some(id);
+            } else {
+                self.forget(i);
+            }
+        }
+    }
+
+    /// When to call [`poll_expired`](Self::poll_expired) next, or `None` if
+    /// nothing is tracked that could expire or be forgotten.
+    ///
+    /// A soft deadline, never later than the next event: calling earlier is
+    /// harmless (`poll_expired` returns `None`), calling later delays the
+    /// reports. It may be early by up to one bucket width, or because a
+    /// client checked in meanwhile. Never earlier than the latest `now` seen.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.wheel
+            .due()
+            .map(|due| Instant::from_nanos(due.max(self.now)))
+    }
+
+    /// Number of ids online as far as the reports go: checked in, and
+    /// neither checked out nor yielded by `poll_expired` yet. See
+    /// [What counts as online](Self#what-counts-as-online).
+    pub fn online_count(&self) -> usize {
+        self.online
+    }
+
+    /// The ids counted by [`online_count`](Self::online_count), in no
+    /// particular order. O(slots): meant for dashboards and tests, not the
+    /// hot path.
+    pub fn online(&self) -> OnlineIds<'_, K> {
+        OnlineIds {
+            slots: self.slots.iter(),
+        }
+    }
+
+    /// Number of ids held: online, offline, and forgotten ones that
+    /// `poll_expired` has not dropped yet. This is what `capacity` bounds.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// `true` if no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.index.len() == 0
+    }
+
+    /// Clamps `now` to the latest seen and records it.
+    fn clamp(&mut self, now: Instant) -> u64 {
+        self.now = self.now.max(now.as_nanos());
+        self.now
+    }
+
+    fn lookup<Q>(&self, id: &Q) -> (u32, Option<u32>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let fragment = index::fragment(self.hasher.hash_one(id));
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find(fragment, |i| slots[i as usize].key.borrow() == id);
+        (fragment, found)
+    }
+
+    fn status_of(&self, i: u32, now: u64) -> Status {
+        let slot = &self.slots[i as usize];
+        let last_seen = Instant::from_nanos(slot.last_seen);
+        let offline_at = if slot.is_online() {
+            let offline_at = slot.last_seen.saturating_add(self.timeout);
+            if now < offline_at {
+                let since = Instant::from_nanos(slot.aux);
+                return Status::Online { since, last_seen };
+            }
+            offline_at
+        } else {
+            slot.aux
+        };
+        if now < offline_at.saturating_add(self.forget) {
+            Status::Offline { last_seen }
+        } else {
+            Status::Unknown
+        }
+    }
+
+    fn alloc(&mut self, key: K, now: u64) -> Option<u32> {
+        if self.free != NIL {
+            let i = self.free;
+            self.free = self.slots[i as usize].next();
+            self.slots[i as usize] = Slot::new(key, now);
+            Some(i)
+        } else if self.slots.len() < MAX_SLOTS {
+            self.slots.push(Slot::new(key, now));
+            Some((self.slots.len() - 1) as u32)
+        } else {
+            None
+        }
+    }
+
+    /// Drops slot `i` from the index. A loose slot is freed at once; one the
+    /// run still holds becomes a zombie, freed when the run pops it.
+    fn forget(&mut self, i: u32) {
+        let fragment = index::fragment(self.hasher.hash_one(&self.slots[i as usize].key));
+        self.index.remove(fragment, i);
+        let slot = &mut self.slots[i as usize];
+        slot.set_online(false);
+        if slot.in_run() {
+            slot.prev = ZOMBIE;
+        } else {
+            self.release(i);
+        }
+    }
+
+    fn release(&mut self, i: u32) {
+        let slot = &mut self.slots[i as usize];
+        slot.set_online(false);
+        slot.set_next(self.free);
+        slot.prev = FREE;
+        self.free = i;
+    }
+}
+
+impl<K, S> fmt::Debug for Presence<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Presence")
+            .field("config", &self.config)
+            .field("len", &self.index.len())
+            .field("online", &self.online)
+            .field("now", &Instant::from_nanos(self.now))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Iterator over the online ids of a [`Presence`], from
+/// [`Presence::online`].
+pub struct OnlineIds<'a, K> {
+    slots: core::slice::Iter<'a, Slot<K>>,
+}
+
+impl<'a, K> Iterator for OnlineIds<'a, K> {
+    type Item = &'a K;
+
+    fn next(&mut self) -> Option<&'a K> {
+        self.slots.find(|s| s.is_online()).map(|s| &s.key)
+    }
+}
+
+impl<K> fmt::Debug for OnlineIds<'_, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnlineIds").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;
