@@ -52,14 +52,18 @@ impl Model {
                         last_seen: at(last),
                     }
                 } else if now < off_at.saturating_add(self.forget) {
-                    Status::Offline { last_seen: at(last) }
+                    Status::Offline {
+                        last_seen: at(last),
+                    }
                 } else {
                     Status::Unknown
                 }
             }
             Some(&M::Offline { last, off_at }) => {
                 if now < off_at.saturating_add(self.forget) {
-                    Status::Offline { last_seen: at(last) }
+                    Status::Offline {
+                        last_seen: at(last),
+                    }
                 } else {
                     Status::Unknown
                 }
@@ -246,7 +250,12 @@ fn run(setup: Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(real.check_in(&id, at), model.check_in(id, now), "op {}", n);
             }
             Op::CheckOut(id) => {
-                prop_assert_eq!(real.check_out(&id, at), model.check_out(id, now), "op {}", n);
+                prop_assert_eq!(
+                    real.check_out(&id, at),
+                    model.check_out(id, now),
+                    "op {}",
+                    n
+                );
             }
             Op::Status(id) => {
                 prop_assert_eq!(real.status(&id, at), model.status(id, now), "op {}", n);
@@ -292,7 +301,13 @@ fn run(setup: Setup, ops: &[Op]) -> Result<(), TestCaseError> {
         // Statuses agree for every id after every operation.
         let at = Instant::from_nanos(now);
         for id in 0..IDS {
-            prop_assert_eq!(real.status(&id, at), model.status(id, now), "op {} id {}", n, id);
+            prop_assert_eq!(
+                real.status(&id, at),
+                model.status(id, now),
+                "op {} id {}",
+                n,
+                id
+            );
         }
     }
     Ok(())

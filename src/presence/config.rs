@@ -205,14 +205,46 @@ mod tests {
         assert_eq!(ok.validate(), Ok(()));
         let year = PresenceConfig::MAX_DURATION;
         let cases = [
-            (ok.with_timeout(Duration::ZERO), PresenceConfigError::TimeoutTooShort, "timeout"),
-            (ok.with_timeout(Duration::from_micros(999)), PresenceConfigError::TimeoutTooShort, "timeout"),
-            (ok.with_timeout(year + Duration::from_nanos(1)), PresenceConfigError::TimeoutTooLong, "timeout"),
-            (ok.with_timeout(Duration::MAX), PresenceConfigError::TimeoutTooLong, "timeout"),
-            (ok.with_forget_after(Duration::from_nanos(1)), PresenceConfigError::ForgetAfterTooShort, "forget_after"),
-            (ok.with_forget_after(Duration::MAX), PresenceConfigError::ForgetAfterTooLong, "forget_after"),
-            (ok.with_capacity(0), PresenceConfigError::ZeroCapacity, "capacity"),
-            (ok.with_capacity(usize::MAX), PresenceConfigError::CapacityTooLarge, "capacity"),
+            (
+                ok.with_timeout(Duration::ZERO),
+                PresenceConfigError::TimeoutTooShort,
+                "timeout",
+            ),
+            (
+                ok.with_timeout(Duration::from_micros(999)),
+                PresenceConfigError::TimeoutTooShort,
+                "timeout",
+            ),
+            (
+                ok.with_timeout(year + Duration::from_nanos(1)),
+                PresenceConfigError::TimeoutTooLong,
+                "timeout",
+            ),
+            (
+                ok.with_timeout(Duration::MAX),
+                PresenceConfigError::TimeoutTooLong,
+                "timeout",
+            ),
+            (
+                ok.with_forget_after(Duration::from_nanos(1)),
+                PresenceConfigError::ForgetAfterTooShort,
+                "forget_after",
+            ),
+            (
+                ok.with_forget_after(Duration::MAX),
+                PresenceConfigError::ForgetAfterTooLong,
+                "forget_after",
+            ),
+            (
+                ok.with_capacity(0),
+                PresenceConfigError::ZeroCapacity,
+                "capacity",
+            ),
+            (
+                ok.with_capacity(usize::MAX),
+                PresenceConfigError::CapacityTooLarge,
+                "capacity",
+            ),
         ];
         for (config, error, field) in cases {
             assert_eq!(config.validate(), Err(error));
@@ -224,6 +256,9 @@ mod tests {
             .with_forget_after(Duration::ZERO)
             .with_capacity(PresenceConfig::MAX_CAPACITY);
         assert_eq!(edges.validate(), Ok(()));
-        assert_eq!(ok.with_timeout(year).with_forget_after(year).validate(), Ok(()));
+        assert_eq!(
+            ok.with_timeout(year).with_forget_after(year).validate(),
+            Ok(())
+        );
     }
 }

@@ -183,7 +183,10 @@ mod tests {
     fn pings_are_heartbeats_answered_with_the_same_payload() {
         let responder = Responder::new();
         let r = responder.respond(Inbound::Ping(&[1, 2, 3]));
-        assert_eq!((r.heartbeat, r.reply), (true, Some(Reply::Pong(&[1, 2, 3]))));
+        assert_eq!(
+            (r.heartbeat, r.reply),
+            (true, Some(Reply::Pong(&[1, 2, 3])))
+        );
         // A pong answers the server's own ping: a heartbeat, nothing to send.
         let r = responder.respond(Inbound::Pong(b"p"));
         assert_eq!((r.heartbeat, r.reply), (true, None));

@@ -32,7 +32,13 @@ fn invalid_config_is_an_error_not_a_panic() {
 
 #[test]
 fn bucket_width_never_exceeds_timeout_or_forget_after() {
-    for (t, f) in [(1, 0), (1, 1), (90_000, 3_600_000), (1000, 1), (365 * 86_400_000, 0)] {
+    for (t, f) in [
+        (1, 0),
+        (1, 1),
+        (90_000, 3_600_000),
+        (1000, 1),
+        (365 * 86_400_000, 0),
+    ] {
         let p = tracker(t, f, 1);
         let basis = if f == 0 { t } else { t.min(f) } * 1_000_000;
         assert!(p.wheel.width() <= basis / 64, "t={t} f={f}");
@@ -54,7 +60,10 @@ fn time_going_backwards_is_clamped() {
     let next = p.poll_timeout().unwrap();
     assert!(ms(500) <= next && next <= ms(600), "{next}");
     assert_eq!(drain(&mut p, ms(600)), [1]);
-    assert_eq!(p.check_out(&1, ms(1)), Status::Offline { last_seen: ms(500) });
+    assert_eq!(
+        p.check_out(&1, ms(1)),
+        Status::Offline { last_seen: ms(500) }
+    );
 }
 
 #[test]
@@ -100,7 +109,13 @@ fn a_year_long_timeout_is_exact() {
     assert!(now < deadline);
     assert!(drain(&mut p, Instant::from_nanos(deadline.as_nanos() - 1)).is_empty());
     assert_eq!(drain(&mut p, deadline), [9]);
-    assert!(p.status(&9, (deadline + year).saturating_sub(Duration::from_nanos(1))).is_offline());
+    assert!(
+        p.status(
+            &9,
+            (deadline + year).saturating_sub(Duration::from_nanos(1))
+        )
+        .is_offline()
+    );
     assert!(p.status(&9, deadline + year).is_unknown());
     assert_eq!(drain(&mut p, deadline + year), Vec::<u32>::new());
     assert!(p.is_empty());
@@ -158,7 +173,7 @@ fn an_offline_id_that_returns_is_refiled_under_its_new_timeout() {
     // its forget deadline; coming back must bring its expiry forward.
     let mut p = tracker(100, 1_000_000, 4);
     p.check_in(&1, ms(0)).unwrap();
-    assert_eq!(p.check_out(&1, ms(10)).is_online(), true);
+    assert!(p.check_out(&1, ms(10)).is_online());
     assert_eq!(p.check_in(&1, ms(20)), Ok(Change::CameOnline));
     assert!(drain(&mut p, ms(119)).is_empty());
     assert_eq!(drain(&mut p, ms(120)), [1]);
@@ -185,10 +200,16 @@ fn silent_id_checking_in_before_the_report_is_never_reported() {
 fn check_out_of_a_silent_id_leaves_its_report_to_poll_expired() {
     let mut p = tracker(100, 1000, 4);
     p.check_in(&1, ms(0)).unwrap();
-    assert_eq!(p.check_out(&1, ms(100)), Status::Offline { last_seen: ms(0) });
+    assert_eq!(
+        p.check_out(&1, ms(100)),
+        Status::Offline { last_seen: ms(0) }
+    );
     assert_eq!(p.check_out(&7, ms(100)), Status::Unknown);
     assert_eq!(drain(&mut p, ms(100)), [1]);
-    assert_eq!(p.check_out(&1, ms(100)), Status::Offline { last_seen: ms(0) });
+    assert_eq!(
+        p.check_out(&1, ms(100)),
+        Status::Offline { last_seen: ms(0) }
+    );
     assert!(drain(&mut p, ms(1099)).is_empty());
     assert_eq!(p.len(), 1);
     assert!(drain(&mut p, ms(1100)).is_empty());
