@@ -275,6 +275,7 @@ impl Connection {
     /// Events that make no sense in the current state (a `Message` while
     /// waiting, a second `Closed`) are ignored: they come from a transport
     /// that has already ended.
+    #[inline]
     pub fn handle(&mut self, event: Event, now: Instant) -> Actions {
         let now = self.advance(now);
         match event {
@@ -311,6 +312,7 @@ impl Connection {
     /// Handles an event that transport `id` reported; events of any other
     /// transport (one already replaced or ended) are dropped. A
     /// [`Event::Tick`] belongs to no transport and is always handled.
+    #[inline]
     pub fn handle_from(&mut self, id: TransportId, event: Event, now: Instant) -> Actions {
         if event == Event::Tick || self.transport() == Some(id) {
             self.handle(event, now)
@@ -362,7 +364,7 @@ impl Connection {
             Phase::Open { mark, awaiting, .. } => match (self.settings.mode, awaiting) {
                 (HeartbeatMode::Off, _) => return None,
                 (_, false) => mark,
-                (_, true) => mark + self.timeout(),
+                (_, true) => mark.add_millis(self.settings.timeout_ms),
             },
             Phase::Closing { abort_at, .. } => abort_at,
             Phase::Waiting { until } => until,
@@ -423,10 +425,11 @@ impl Connection {
 
     /// Clamps `now` to the latest time seen, and resets the attempt counter
     /// once the open connection has been up `min_uptime`.
+    #[inline]
     fn advance(&mut self, now: Instant) -> Instant {
         self.now = self.now.max(now);
         if let Phase::Open { since, .. } = self.phase
-            && self.now.saturating_duration_since(since) >= ms(self.settings.min_uptime_ms)
+            && self.now.nanos_since(since) >= u64::from(self.settings.min_uptime_ms) * 1_000_000
         {
             self.attempt = 0;
             self.last_delay = 0;
@@ -441,7 +444,7 @@ impl Connection {
         }
         self.transport = self.transport.wrapping_add(1).max(1);
         self.phase = Phase::Connecting {
-            deadline: now + ms(self.settings.connect_ms),
+            deadline: now.add_millis(self.settings.connect_ms),
         };
         Action::Connect {
             id: TransportId(self.transport),
@@ -450,7 +453,7 @@ impl Connection {
 
     fn begin_close(&mut self, now: Instant, reason: CloseReason, then: Then) -> Actions {
         self.phase = Phase::Closing {
-            abort_at: now + ms(self.settings.close_ms),
+            abort_at: now.add_millis(self.settings.close_ms),
             then,
         };
         Actions::one(Action::Close { reason })
@@ -536,12 +539,12 @@ impl Connection {
                 return Actions::new();
             }
         } else {
-            let deadline = mark + self.timeout();
+            let deadline = mark.add_millis(self.settings.timeout_ms);
             if now < deadline {
                 return Actions::new();
             }
             // On time: the peer had its full timeout and stayed silent.
-            if now <= deadline + self.timeout() {
+            if now <= deadline.add_millis(self.settings.timeout_ms) {
                 return self.begin_close(now, CloseReason::HeartbeatTimeout, Then::Reconnect);
             }
             // Late: we were not running, so its answer may be unread. Probe.
@@ -556,6 +559,7 @@ impl Connection {
 
     /// Inbound data: in idle mode any data answers and postpones the
     /// heartbeat; in fixed mode only a pong answers it.
+    #[inline]
     fn on_inbound(&mut self, now: Instant, pong: bool) {
         let Phase::Open {
             since,
@@ -570,8 +574,8 @@ impl Connection {
         }
         let next = match self.settings.mode {
             HeartbeatMode::Off => return,
-            HeartbeatMode::Idle => now + self.interval(),
-            HeartbeatMode::Fixed if pong && awaiting => mark + self.interval(),
+            HeartbeatMode::Idle => now.add_millis(self.settings.interval_ms),
+            HeartbeatMode::Fixed if pong && awaiting => mark.add_millis(self.settings.interval_ms),
             HeartbeatMode::Fixed => return,
         };
         self.phase = Phase::Open {

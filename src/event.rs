@@ -203,6 +203,7 @@ impl Actions {
     }
 
     /// The slots not yet taken (all `Some`).
+    #[inline]
     fn remaining(&self) -> &[Option<Action>] {
         &self.buf[usize::from(self.next)..usize::from(self.len)]
     }
@@ -211,12 +212,14 @@ impl Actions {
 impl Iterator for Actions {
     type Item = Action;
 
+    #[inline]
     fn next(&mut self) -> Option<Action> {
         let action = *self.remaining().first()?;
         self.next += 1;
         action
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = self.remaining().len();
         (n, Some(n))

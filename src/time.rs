@@ -110,6 +110,21 @@ impl Instant {
     }
 }
 
+impl Instant {
+    /// `self + millis` ms, saturating: the hot path's addition, without the
+    /// 128-bit arithmetic of a `Duration`.
+    #[inline]
+    pub(crate) const fn add_millis(self, millis: u32) -> Instant {
+        Instant(self.0.saturating_add(millis as u64 * 1_000_000))
+    }
+
+    /// Nanoseconds from `earlier` to `self`, or 0 if `earlier` is later.
+    #[inline]
+    pub(crate) const fn nanos_since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
 /// Saturating: `Instant::MAX + anything == Instant::MAX`, never a panic.
 impl Add<Duration> for Instant {
     type Output = Instant;

@@ -12,141 +12,20 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use keepalive::{Change, Instant, Presence, PresenceConfig, PresenceError, Status};
+use keepalive::{Instant, Presence, PresenceConfig};
 use proptest::prelude::*;
 
-/// Ids are small so that collisions of operations on one id are common.
-const IDS: u8 = 8;
+// The reference model is the one the `presence` fuzz target uses, included
+// by path: a dev-dependency on testkit's `std` feature would switch `std` on
+// for every test build, including `cargo test --no-default-features`.
+#[allow(dead_code)]
+#[path = "../testkit/src/bytes.rs"]
+mod bytes;
+#[allow(dead_code)]
+#[path = "../testkit/src/presence.rs"]
+mod reference;
 
-#[derive(Clone, Copy, Debug)]
-enum M {
-    Online { since: u64, last: u64 },
-    Offline { last: u64, off_at: u64 },
-}
-
-/// The reference: obviously correct, O(n) everywhere.
-struct Model {
-    t: u64,
-    timeout: u64,
-    forget: u64,
-    capacity: usize,
-    map: HashMap<u8, M>,
-}
-
-impl Model {
-    fn clamp(&mut self, now: u64) -> u64 {
-        self.t = self.t.max(now);
-        self.t
-    }
-
-    fn status(&self, id: u8, now: u64) -> Status {
-        let now = now.max(self.t);
-        let at = Instant::from_nanos;
-        match self.map.get(&id) {
-            None => Status::Unknown,
-            Some(&M::Online { since, last }) => {
-                let off_at = last.saturating_add(self.timeout);
-                if now < off_at {
-                    Status::Online {
-                        since: at(since),
-                        last_seen: at(last),
-                    }
-                } else if now < off_at.saturating_add(self.forget) {
-                    Status::Offline {
-                        last_seen: at(last),
-                    }
-                } else {
-                    Status::Unknown
-                }
-            }
-            Some(&M::Offline { last, off_at }) => {
-                if now < off_at.saturating_add(self.forget) {
-                    Status::Offline {
-                        last_seen: at(last),
-                    }
-                } else {
-                    Status::Unknown
-                }
-            }
-        }
-    }
-
-    fn check_in(&mut self, id: u8, now: u64) -> Result<Change, PresenceError> {
-        let t = self.clamp(now);
-        let (timeout, full) = (self.timeout, self.map.len() >= self.capacity);
-        match self.map.get_mut(&id) {
-            Some(M::Online { last, .. }) if t < last.saturating_add(timeout) => {
-                *last = t;
-                Ok(Change::Refreshed)
-            }
-            Some(entry) => {
-                *entry = M::Online { since: t, last: t };
-                Ok(Change::CameOnline)
-            }
-            None if full => Err(PresenceError::Full),
-            None => {
-                self.map.insert(id, M::Online { since: t, last: t });
-                Ok(Change::CameOnline)
-            }
-        }
-    }
-
-    fn check_out(&mut self, id: u8, now: u64) -> Status {
-        let t = self.clamp(now);
-        let before = self.status(id, t);
-        if let Status::Online { last_seen, .. } = before {
-            if self.forget == 0 {
-                self.map.remove(&id);
-            } else {
-                let last = last_seen.as_nanos();
-                self.map.insert(id, M::Offline { last, off_at: t });
-            }
-        }
-        before
-    }
-
-    /// A full scan: every online id past its timeout goes offline (returned
-    /// with its deadline), then every offline id past `forget_after` goes.
-    fn drain(&mut self, now: u64) -> Vec<(u64, u8)> {
-        let t = self.clamp(now);
-        let mut gone = Vec::new();
-        for (&id, entry) in self.map.iter_mut() {
-            if let M::Online { last, .. } = *entry {
-                let off_at = last.saturating_add(self.timeout);
-                if off_at <= t {
-                    gone.push((off_at, id));
-                    *entry = M::Offline { last, off_at };
-                }
-            }
-        }
-        let forget = self.forget;
-        self.map.retain(|_, e| match *e {
-            M::Offline { off_at, .. } => t < off_at.saturating_add(forget),
-            M::Online { .. } => true,
-        });
-        gone.sort();
-        gone
-    }
-
-    /// The earliest moment anything changes by itself.
-    fn next_event(&self) -> Option<u64> {
-        self.map
-            .values()
-            .map(|e| match *e {
-                M::Online { last, .. } => last.saturating_add(self.timeout),
-                M::Offline { off_at, .. } => off_at.saturating_add(self.forget),
-            })
-            .min()
-    }
-
-    fn online(&self) -> BTreeSet<u8> {
-        self.map
-            .iter()
-            .filter(|(_, e)| matches!(e, M::Online { .. }))
-            .map(|(&id, _)| id)
-            .collect()
-    }
-}
+use reference::{IDS, Model};
 
 /// A step of the caller's clock, relative to the configured timeout `T`.
 #[derive(Clone, Copy, Debug)]
@@ -228,13 +107,7 @@ fn run(setup: Setup, ops: &[Op]) -> Result<(), TestCaseError> {
         .with_capacity(setup.capacity);
     let mut real: Presence<u8> = Presence::new(config).unwrap();
     let timeout = setup.timeout_ms * 1_000_000;
-    let mut model = Model {
-        t: 0,
-        timeout,
-        forget: setup.forget_ms * 1_000_000,
-        capacity: setup.capacity,
-        map: HashMap::new(),
-    };
+    let mut model = Model::new(real.config());
     let mut now = setup.start;
     let span = |s: Step| match s {
         Step::Zero => 0,
@@ -278,12 +151,12 @@ fn run(setup: Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                 let deadline: HashMap<u8, u64> = want.iter().map(|&(d, id)| (id, d)).collect();
                 let order: Vec<u64> = got.iter().map(|id| deadline[id]).collect();
                 prop_assert!(order.windows(2).all(|w| w[0] <= w[1]), "order {:?}", order);
-                prop_assert_eq!(real.len(), model.map.len(), "op {}: len", n);
+                prop_assert_eq!(real.len(), model.len(), "op {}: len", n);
                 prop_assert_eq!(real.online_count(), model.online().len());
                 let online: BTreeSet<u8> = real.online().copied().collect();
                 prop_assert_eq!(online, model.online());
                 // Never late, never in the past.
-                let t = model.t;
+                let t = model.now();
                 match (real.poll_timeout(), model.next_event()) {
                     (Some(p), Some(m)) => {
                         prop_assert!(p.as_nanos() > t && p.as_nanos() <= m, "{:?} {} {}", p, t, m)
