@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --example server -- --addr 127.0.0.1:9001 --timeout-ms 3000 \
-//!     --heartbeat-text 心跳测试 --refuse revoked-token [--run-for-ms 60000]
+//!     --heartbeat-text 心跳测试 --refuse revoked-token [--run-for-ms 60000] \
+//!     [--redis redis://127.0.0.1:6379 --node node-a]
 //! ```
 //!
 //! - WebSocket pings are answered with pongs, the text heartbeat with the
@@ -14,6 +15,11 @@
 //! - Online/offline transitions are logged from `Presence`: last-seen is the
 //!   server's clock at receipt; clients silent past `--timeout-ms` are
 //!   reported offline and closed.
+//! - `--redis URL` joins a fleet: presence is mirrored into that Redis
+//!   (keys `keepalive:presence:<id>` with a TTL of timeout × 4/3, written at
+//!   most once per timeout / 3 per client), so every node started with the
+//!   same URL and its own `--node NAME` sees the clients of all of them.
+//!   Without it, presence stays in this process.
 //!
 //! Try it with `cargo run --example demo`, or any WebSocket client:
 //! `websocat -H 'X-Client-Id: me' ws://127.0.0.1:9001/`.
@@ -42,6 +48,8 @@ fn main() {
             "--no-heartbeat-text" => config.heartbeat_text = None,
             "--refuse" => config.refuse.push(value()),
             "--run-for-ms" => run_for = Some(Duration::from_millis(number(&value()))),
+            "--redis" => config.redis = Some(value()),
+            "--node" => config.node = value(),
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -51,7 +59,7 @@ fn main() {
         println!("t={}  server  {event}", clock.now());
     })
     .unwrap_or_else(|e| {
-        eprintln!("cannot listen on {}: {e}", config.addr);
+        eprintln!("cannot start on {}: {e}", config.addr);
         std::process::exit(1);
     });
     println!(
@@ -61,6 +69,9 @@ fn main() {
         config.heartbeat_text,
         config.refuse
     );
+    if let Some(url) = &config.redis {
+        println!("fleet node {} sharing presence through {url}", config.node);
+    }
     match run_for {
         Some(d) => std::thread::sleep(d),
         None => loop {
@@ -81,7 +92,7 @@ fn usage(problem: &str) -> ! {
     }
     eprintln!(
         "usage: server [--addr IP:PORT] [--timeout-ms N] [--heartbeat-text TEXT | --no-heartbeat-text] \
-         [--refuse TOKEN]... [--run-for-ms N]"
+         [--refuse TOKEN]... [--run-for-ms N] [--redis redis://HOST:PORT [--node NAME]]"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 });
 }

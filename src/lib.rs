@@ -34,3 +34,12 @@ pub use presence::{
     PresenceUpdate, Reply, Responder, Response, Status,
 };
 // --- end presence ---
+
+// --- fleet (std) ---
+#[cfg(feature = "std")]
+mod fleet;
+#[cfg(feature = "std")]
+pub use fleet::{
+    Fleet, FleetConfig, FleetConfigError, FleetOutcome, FleetRecord, PresenceStore, StoreOp,
+};
+// --- end fleet ---

@@ -4,6 +4,7 @@
 //!
 //! Every wait is bounded; timings are asserted with generous margins and
 //! printed (`cargo test --test adapter_e2e -- --nocapture`).
+#![cfg(feature = "std")]
 
 #[path = "../examples/common/mod.rs"]
 mod common;

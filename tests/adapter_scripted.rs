@@ -4,6 +4,7 @@
 //! Each scenario runs twice, through the blocking driver and through the
 //! async one, and the two transcripts must be identical: they share one
 //! core, and only the way they wait differs. The transcript is snapshotted.
+#![cfg(feature = "std")]
 
 mod sim;
 
