@@ -15,20 +15,14 @@
 //! `cargo bench --bench fleet` (about 10 s). Without `--bench` (as in
 //! `cargo test --benches`) a quick smoke run with 1 000 clients for 10 s.
 
-#[cfg(not(feature = "std"))]
-fn main() {}
-
-#[cfg(feature = "std")]
 fn main() {
     bench::main();
 }
 
-#[cfg(feature = "std")]
 #[path = "../examples/common/redis_store.rs"]
 #[allow(dead_code)]
 mod redis_store;
 
-#[cfg(feature = "std")]
 mod bench {
     use std::hint::black_box;
     use std::time::{Duration, Instant as WallClock};

@@ -12,15 +12,10 @@
 //! `cargo bench --bench presence` (about 30 s on 2 cores). Figures vary by
 //! machine; ratios are what matter.
 
-#[cfg(not(feature = "std"))]
-fn main() {}
-
-#[cfg(feature = "std")]
 fn main() {
     bench::main();
 }
 
-#[cfg(feature = "std")]
 mod bench {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::collections::HashMap;

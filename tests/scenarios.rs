@@ -26,6 +26,14 @@ struct Trace {
 }
 
 impl Trace {
+    /// A connection with the article's settings, connected and opened at 0.
+    fn article_open() -> Trace {
+        let mut t = Trace::new(Config::article().with_seed(1));
+        t.connect(secs(0));
+        t.event(secs(0), Event::Opened);
+        t
+    }
+
     fn new(config: Config) -> Trace {
         Trace {
             conn: Connection::new(config).expect("valid config"),
@@ -130,6 +138,15 @@ impl Trace {
         self.actions.iter().find(|(_, a)| f(a)).map(|(t, _)| *t)
     }
 
+    /// Every time an action matching `f` was emitted.
+    fn times(&self, f: impl Fn(&Action) -> bool) -> Vec<Instant> {
+        self.actions
+            .iter()
+            .filter(|(_, a)| f(a))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
     fn count(&self, f: impl Fn(&Action) -> bool) -> usize {
         self.actions.iter().filter(|(_, a)| f(a)).count()
     }
@@ -193,12 +210,7 @@ fn article_timeline_through_an_outage() {
         )),
         1
     );
-    let reconnects: Vec<Instant> = t
-        .actions
-        .iter()
-        .filter(|(_, a)| is_connect(a))
-        .map(|(t, _)| *t)
-        .collect();
+    let reconnects: Vec<Instant> = t.times(is_connect);
     // The first connect, then one every 2 s (+10 ms of failed connect).
     assert_eq!(
         reconnects[..4],
@@ -245,9 +257,7 @@ fn dead_peer_detected_at_interval_plus_timeout() {
 /// one. An answered heartbeat gives an RTT sample.
 #[test]
 fn inbound_messages_postpone_the_heartbeat() {
-    let mut t = Trace::new(Config::article().with_seed(1));
-    t.connect(secs(0));
-    t.event(secs(0), Event::Opened);
+    let mut t = Trace::article_open();
     for s in [30, 59, 100, 159] {
         t.run_until(secs(s));
         t.event(secs(s), Event::Message);
@@ -257,12 +267,7 @@ fn inbound_messages_postpone_the_heartbeat() {
     t.run_until(secs(300));
     insta::assert_snapshot!(t.log);
 
-    let beats: Vec<Instant> = t
-        .actions
-        .iter()
-        .filter(|(_, a)| is_heartbeat(a))
-        .map(|(t, _)| *t)
-        .collect();
+    let beats: Vec<Instant> = t.times(is_heartbeat);
     // 60 s after the message at 159 s, then 60 s after the pong.
     assert_eq!(beats, [secs(219), millis(279_250)]);
     assert_eq!(t.conn.rtt(), Some(250 * MS));
@@ -279,9 +284,7 @@ fn inbound_messages_postpone_the_heartbeat() {
 fn error_and_closed_in_both_orders_reconnect_once() {
     let mut log = String::new();
     for order in [[Event::Error, Event::Closed], [Event::Closed, Event::Error]] {
-        let mut t = Trace::new(Config::article().with_seed(1));
-        t.connect(secs(0));
-        t.event(secs(0), Event::Opened);
+        let mut t = Trace::article_open();
         t.event(secs(5), order[0]);
         t.event(secs(5), order[1]);
         t.event(secs(5), Event::Closed);
@@ -583,9 +586,7 @@ fn user_close_in_every_state() {
 /// `connect()` starts afresh with a new transport.
 #[test]
 fn close_then_connect_again() {
-    let mut t = Trace::new(Config::article().with_seed(1));
-    t.connect(secs(0));
-    t.event(secs(0), Event::Opened);
+    let mut t = Trace::article_open();
     t.close(secs(5));
     t.connect(secs(6)); // while still closing: connects once the old one ended
     t.event(secs(7), Event::Closed);
@@ -637,9 +638,7 @@ fn connect_during_backoff_reconnects_now() {
 /// slept) probes with a fresh heartbeat instead of closing on the spot.
 #[test]
 fn late_tick_probes_instead_of_closing() {
-    let mut t = Trace::new(Config::article().with_seed(1));
-    t.connect(secs(0));
-    t.event(secs(0), Event::Opened);
+    let mut t = Trace::article_open();
     t.run_until(secs(60)); // heartbeat sent, answer due by 120 s
     t.event(secs(1_000), Event::Tick); // woke up after 16 minutes
     t.event(millis(1_000_080), Event::Pong); // the connection was fine
@@ -682,12 +681,7 @@ fn fixed_heartbeat_mode() {
     t.run_until(first + 61 * SEC);
     insta::assert_snapshot!(t.log);
 
-    let beats: Vec<Instant> = t
-        .actions
-        .iter()
-        .filter(|(_, a)| is_heartbeat(a))
-        .map(|(t, _)| *t)
-        .collect();
+    let beats: Vec<Instant> = t.times(is_heartbeat);
     assert_eq!(beats, [first, first + 30 * SEC]);
     assert_eq!(
         t.first(|a| matches!(
@@ -705,9 +699,7 @@ fn fixed_heartbeat_mode() {
 /// sends its own interval and timeout, as engine.io does).
 #[test]
 fn heartbeat_changed_on_a_live_connection() {
-    let mut t = Trace::new(Config::article().with_seed(1));
-    t.connect(secs(0));
-    t.event(secs(0), Event::Opened);
+    let mut t = Trace::article_open();
     t.event(secs(1), Event::Message);
     t.conn.set_heartbeat(25 * SEC, 20 * SEC).unwrap();
     let _ = writeln!(t.log, "t=1.000s   set_heartbeat(25s, 20s)");
