@@ -1,4 +1,11 @@
-#![doc = include_str!("../README.md")]
+// The README (its examples compile as doctests) is the crate's front page; it
+// uses `Presence`, so without `std` a short overview stands in.
+#![cfg_attr(feature = "std", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "Sans-IO heartbeat and reconnect state machines: see [`Connection`]. \
+           Built without `std`: `Presence`, `Clock` and the adapters need the `std` feature."
+)]
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
