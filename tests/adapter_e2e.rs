@@ -429,6 +429,49 @@ fn server_reports_a_silent_client_offline_and_closes_it() {
     server.kill();
 }
 
+#[test]
+fn a_browser_style_client_is_identified_by_its_subprotocols() {
+    // Browsers cannot set headers on a WebSocket: the id and token travel as
+    // subprotocols, and the server must echo back one the client offered.
+    use tungstenite::client::IntoClientRequest;
+    let clock = Clock::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let server = server_with(
+        ServerConfig {
+            refuse: vec!["revoked".into()],
+            ..server_config()
+        },
+        clock,
+        &log,
+    );
+    let connect = |protocols: &str| {
+        let mut request = format!("ws://{}/ws", server.addr())
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocols.parse().unwrap());
+        let tcp = std::net::TcpStream::connect(server.addr()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        tungstenite::client(request, tcp)
+    };
+    let (mut ws, response) = connect("chat.v1, id.ivy, auth.secret").expect("accepted");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
+    eventually("ivy online", || server.online() == ["ivy"]);
+    assert!(
+        connect("chat.v1, id.mallory, auth.revoked").is_err(),
+        "a refused token gets 401"
+    );
+    ws.close(None).unwrap();
+    eventually("ivy offline", || server.online().is_empty());
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains(&ServerEvent::Refused("mallory".into()))
+    );
+    server.kill();
+}
+
 /// Runs the shared async scenario: heartbeat round trip, echo, a server
 /// restart with messages queued during the outage, and a clean close.
 fn async_scenario(

@@ -5,7 +5,9 @@
 //!   the text heartbeat gets the text reply, because the article's browser
 //!   client treats any inbound message as the answer ([`Responder`]).
 //! - The client's id comes from the connection: the `X-Client-Id` header
-//!   (else the peer address); the token from `Authorization: Bearer …`.
+//!   (a browser, which cannot set headers, offers `id.<name>` as a
+//!   subprotocol), else the peer address; the token from
+//!   `Authorization: Bearer …` (or an `auth.<token>` subprotocol).
 //!   Never from the URL, never a client timestamp: last-seen is the
 //!   server's own clock at receipt.
 //! - A refused token gets HTTP 401 on the upgrade.
@@ -317,8 +319,20 @@ fn reaper_loop(shared: &Shared) {
     }
 }
 
-/// The client's id and token, from the upgrade request's headers.
-fn identify(request: &Request, peer: SocketAddr) -> (String, Option<String>) {
+/// Who is connecting, from the upgrade request's headers.
+struct Identity {
+    client: String,
+    token: Option<String>,
+    /// The subprotocol to echo back, if the client offered any: a browser
+    /// fails the handshake unless the server picks one of them.
+    protocol: Option<String>,
+}
+
+/// The client's id and token, from the upgrade request's headers: a native
+/// client sends `X-Client-Id` and `Authorization: Bearer …`; a browser, which
+/// cannot set headers on a WebSocket, offers them as subprotocols
+/// (`id.<name>`, `auth.<token>`) beside its real one.
+fn identify(request: &Request, peer: SocketAddr) -> Identity {
     let header = |name: &str| {
         request
             .headers()
@@ -326,9 +340,33 @@ fn identify(request: &Request, peer: SocketAddr) -> (String, Option<String>) {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let token = header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
-    let client = header("x-client-id").unwrap_or_else(|| peer.to_string());
-    (client, token)
+    let offered = header("sec-websocket-protocol").unwrap_or_default();
+    let offered: Vec<&str> = offered
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let tagged = |prefix: &str| {
+        offered
+            .iter()
+            .find_map(|p| p.strip_prefix(prefix).map(str::to_owned))
+    };
+    let token = header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+        .or_else(|| tagged("auth."));
+    let client = header("x-client-id")
+        .or_else(|| tagged("id."))
+        .unwrap_or_else(|| peer.to_string());
+    let protocol = offered
+        .iter()
+        .find(|p| !p.starts_with("id.") && !p.starts_with("auth."))
+        .or(offered.first())
+        .map(|p| p.to_string());
+    Identity {
+        client,
+        token,
+        protocol,
+    }
 }
 
 // tungstenite's handshake callback returns its large `ErrorResponse`.
@@ -341,17 +379,25 @@ fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
         return;
     };
     let mut who = (String::new(), false);
-    let accepted = tungstenite::accept_hdr(stream, |request: &Request, response: Response| {
-        let (client, token) = identify(request, peer);
+    let accepted = tungstenite::accept_hdr(stream, |request: &Request, mut response: Response| {
+        let Identity {
+            client,
+            token,
+            protocol,
+        } = identify(request, peer);
         let refused = token.is_some_and(|t| shared.config.refuse.contains(&t));
         who = (client, refused);
         if refused {
             let mut denied = ErrorResponse::new(Some("unauthorized".into()));
             *denied.status_mut() = StatusCode::UNAUTHORIZED;
-            Err(denied)
-        } else {
-            Ok(response)
+            return Err(denied);
         }
+        if let Some(value) = protocol.and_then(|p| p.parse().ok()) {
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", value);
+        }
+        Ok(response)
     });
     let accepted = accepted.ok();
     let (client, refused) = who;
