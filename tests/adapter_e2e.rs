@@ -453,7 +453,7 @@ fn a_browser_style_client_is_identified_by_its_subprotocols() {
             .insert("sec-websocket-protocol", protocols.parse().unwrap());
         let tcp = std::net::TcpStream::connect(server.addr()).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        tungstenite::client(request, tcp)
+        tungstenite::client(request, tcp).map_err(|e| e.to_string())
     };
     let (mut ws, response) = connect("chat.v1, id.ivy, auth.secret").expect("accepted");
     assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
