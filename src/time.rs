@@ -6,7 +6,7 @@
 //! is checked, so no value of `now` can make the crate panic.
 
 use core::fmt;
-use core::ops::Add;
+use core::ops::{Add, Sub};
 use core::time::Duration;
 
 /// A point in time: nanoseconds since an epoch chosen by the caller.
@@ -16,7 +16,8 @@ use core::time::Duration;
 /// from another language that counts milliseconds. `u64` nanoseconds cover
 /// about 584 years.
 ///
-/// Arithmetic never panics: `+ Duration` saturates at [`Instant::MAX`],
+/// Arithmetic never panics: `+ Duration` saturates at [`Instant::MAX`] and
+/// `- Duration` at [`Instant::ZERO`],
 /// [`checked_add`](Instant::checked_add) returns `None` on overflow and
 /// [`saturating_duration_since`](Instant::saturating_duration_since) returns
 /// zero when `earlier` is later.
@@ -131,6 +132,15 @@ impl Add<Duration> for Instant {
 
     fn add(self, d: Duration) -> Instant {
         self.saturating_add(d)
+    }
+}
+
+/// Saturating: `Instant::ZERO - anything == Instant::ZERO`, never a panic.
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+
+    fn sub(self, d: Duration) -> Instant {
+        self.saturating_sub(d)
     }
 }
 
@@ -263,6 +273,11 @@ mod tests {
             Some(Instant::MAX)
         );
         assert_eq!(Instant::MAX.saturating_sub(Duration::MAX), Instant::ZERO);
+        assert_eq!(
+            Instant::from_secs(3) - Duration::from_secs(1),
+            Instant::from_secs(2)
+        );
+        assert_eq!(Instant::ZERO - one, Instant::ZERO);
         assert_eq!(Instant::ZERO.saturating_sub(one), Instant::ZERO);
     }
 
