@@ -23,6 +23,9 @@ cargo test -p keepalive-ffi
 step "node --test ffi/js/test/ (the JavaScript module in virtual time)"
 KEEPALIVE_WASM="$target/wasm32-unknown-unknown/release/keepalive_ffi.wasm" node --test ffi/js/test/
 
+step "python3 ffi/tests/python/test_ctypes.py (the shared library from Python)"
+python3 ffi/tests/python/test_ctypes.py "$target/debug/libkeepalive_ffi.so"
+
 step "chromium"
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
     apt-get update -qq
