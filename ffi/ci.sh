@@ -26,6 +26,13 @@ KEEPALIVE_WASM="$target/wasm32-unknown-unknown/release/keepalive_ffi.wasm" node 
 step "python3 ffi/tests/python/test_ctypes.py (the shared library from Python)"
 python3 ffi/tests/python/test_ctypes.py "$target/debug/libkeepalive_ffi.so"
 
+step "go run ffi/tests/go (the static library from Go through cgo)"
+if ! command -v go >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
+fi
+(cd ffi/tests/go && GOPROXY=off CGO_LDFLAGS="$target/debug/libkeepalive_ffi.a -lpthread -ldl -lm" go run .)
+
 step "chromium"
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
     apt-get update -qq

@@ -1,0 +1,3 @@
+module keepalive.example/ffitest
+
+go 1.19
