@@ -66,6 +66,15 @@ fn server_config() -> ServerConfig {
     }
 }
 
+/// A server that answers the token `revoked` with HTTP 401.
+fn refusing_server(clock: Clock, log: &Arc<Mutex<Vec<ServerEvent>>>) -> Server {
+    let config = ServerConfig {
+        refuse: vec!["revoked".into()],
+        ..server_config()
+    };
+    server_with(config, clock, log)
+}
+
 fn server_with(config: ServerConfig, clock: Clock, log: &Arc<Mutex<Vec<ServerEvent>>>) -> Server {
     let log = log.clone();
     Server::start(config, clock, move |event| log.lock().unwrap().push(event)).unwrap()
@@ -367,14 +376,7 @@ fn blocking_close_during_backoff_stops_everything() {
 fn blocking_gives_up_when_the_upgrade_is_refused_with_401() {
     let clock = Clock::new();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let server = server_with(
-        ServerConfig {
-            refuse: vec!["revoked".into()],
-            ..server_config()
-        },
-        clock,
-        &log,
-    );
+    let server = refusing_server(clock, &log);
     let endpoint = Endpoint::new(server.addr(), "frank").with_token("revoked");
     let client = blocking::Client::new(config(), options(), BlockingWs(endpoint.clone())).unwrap();
     let (_notices, notify) = Notices::new(clock);
@@ -436,14 +438,7 @@ fn a_browser_style_client_is_identified_by_its_subprotocols() {
     use tungstenite::client::IntoClientRequest;
     let clock = Clock::new();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let server = server_with(
-        ServerConfig {
-            refuse: vec!["revoked".into()],
-            ..server_config()
-        },
-        clock,
-        &log,
-    );
+    let server = refusing_server(clock, &log);
     let connect = |protocols: &str| {
         let mut request = format!("ws://{}/ws", server.addr())
             .into_client_request()
@@ -605,14 +600,7 @@ fn smol_end_to_end() {
 fn tokio_gives_up_when_the_upgrade_is_refused_with_401() {
     let clock = Clock::new();
     let log = Arc::new(Mutex::new(Vec::new()));
-    let server = server_with(
-        ServerConfig {
-            refuse: vec!["revoked".into()],
-            ..server_config()
-        },
-        clock,
-        &log,
-    );
+    let server = refusing_server(clock, &log);
     let endpoint = Endpoint::new(server.addr(), "henry").with_token("revoked");
     let client = asynchronous::Client::new(
         config(),
