@@ -162,21 +162,24 @@ fn register(sleep: Pin<&mut Sleep>) {
     let _ = black_box(sleep.poll(&mut cx));
 }
 
+/// `n` registered tokio timers, one per connection, as a server would hold.
+fn armed_sleeps(base: tokio::time::Instant, n: usize) -> Vec<Pin<Box<Sleep>>> {
+    (0..n)
+        .map(|_| {
+            let mut s = Box::pin(tokio::time::sleep_until(base + INTERVAL));
+            register(s.as_mut());
+            s
+        })
+        .collect()
+}
+
 fn tokio_reset(rt: &tokio::runtime::Runtime, n: usize, iters: u64) -> Figures {
     let _guard = rt.enter();
     let base = tokio::time::Instant::now();
     measure(
         n,
         iters,
-        |n| {
-            let mut sleeps = Vec::with_capacity(n);
-            for _ in 0..n {
-                let mut s = Box::pin(tokio::time::sleep_until(base + INTERVAL));
-                register(s.as_mut());
-                sleeps.push(s);
-            }
-            sleeps
-        },
+        |n| armed_sleeps(base, n),
         |sleeps, slot, i| {
             let deadline = base + Duration::from_micros(i) + INTERVAL;
             sleeps[slot].as_mut().reset(deadline);
@@ -190,15 +193,7 @@ fn tokio_fresh(rt: &tokio::runtime::Runtime, n: usize, iters: u64) -> Figures {
     measure(
         n,
         iters,
-        |n| {
-            let mut sleeps = Vec::with_capacity(n);
-            for _ in 0..n {
-                let mut s = Box::pin(tokio::time::sleep_until(base + INTERVAL));
-                register(s.as_mut());
-                sleeps.push(s);
-            }
-            sleeps
-        },
+        |n| armed_sleeps(base, n),
         |sleeps, slot, i| {
             // clearTimeout(old); old = setTimeout(…): drop, create, register.
             let deadline = base + Duration::from_micros(i) + INTERVAL;
