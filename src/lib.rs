@@ -17,12 +17,14 @@ mod backoff;
 mod config;
 mod connection;
 mod event;
+mod state;
 mod time;
 
 pub use backoff::{Backoff, Jitter, Rng};
 pub use config::{Config, ConfigError, Field, HeartbeatMode};
-pub use connection::{Connection, State};
+pub use connection::Connection;
 pub use event::{Action, Actions, CloseReason, Event, TransportId};
+pub use state::State;
 #[cfg(feature = "std")]
 pub use time::Clock;
 pub use time::Instant;

@@ -12,8 +12,9 @@ use super::{
     Cause, ConnectError, Exit, Handle, Heartbeat, Message, Notice, Options, Outcome, Recv,
 };
 use crate::config::{Config, ConfigError};
-use crate::connection::{Connection, State};
+use crate::connection::Connection;
 use crate::event::{Action, Actions, Event, TransportId};
+use crate::state::State;
 use crate::time::Instant;
 
 /// One thing for the run loop to do, in order.
