@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use common::client::{BlockingWs, Endpoint, SmolSleep, SmolWs, TokioSleep, TokioWs};
 use common::server::{Server, ServerConfig, ServerEvent};
-use keepalive::adapter::{Cause, Exit, Handle, Heartbeat, Message, Notice, Options, SendError};
+use keepalive::adapter::{
+    Cause, Exit, Handle, Heartbeat, Message, Notice, Options, Outcome, SendError,
+};
 use keepalive::adapter::{asynchronous, blocking};
 use keepalive::{Backoff, Clock, Config, Instant, Jitter};
 
@@ -148,6 +150,20 @@ fn join<T>(thread: std::thread::JoinHandle<T>) -> T {
     thread.join().expect("the run loop panicked")
 }
 
+/// A blocking client for `endpoint` on its own thread: its handle, its
+/// notices, and the thread to join for its outcome.
+fn spawn_blocking(
+    endpoint: Endpoint,
+    config: Config,
+    options: Options,
+    clock: Clock,
+) -> (Handle, Notices, std::thread::JoinHandle<Outcome>) {
+    let client = blocking::Client::new(config, options, BlockingWs(endpoint)).unwrap();
+    let handle = client.handle();
+    let (notices, notify) = Notices::new(clock);
+    (handle, notices, client.spawn(notify))
+}
+
 fn free_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
@@ -159,10 +175,8 @@ fn blocking_heartbeats_presence_messages_and_clean_close() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let server = server_at(free_addr(), clock, &log);
     let endpoint = Endpoint::new(server.addr(), "alice");
-    let client = blocking::Client::new(config(), options(), BlockingWs(endpoint.clone())).unwrap();
-    let handle = client.handle();
-    let (mut notices, notify) = Notices::new(clock);
-    let thread = client.spawn(notify);
+    let (handle, mut notices, thread) =
+        spawn_blocking(endpoint.clone(), config(), options(), clock);
 
     notices.wait("connected", connected);
     eventually("alice online", || server.online() == ["alice"]);
@@ -207,10 +221,8 @@ fn blocking_detects_a_silent_server_within_interval_plus_timeout() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let server = server_at(free_addr(), clock, &log);
     let endpoint = Endpoint::new(server.addr(), "bob");
-    let client = blocking::Client::new(config(), options(), BlockingWs(endpoint.clone())).unwrap();
-    let handle = client.handle();
-    let (mut notices, notify) = Notices::new(clock);
-    let thread = client.spawn(notify);
+    let (handle, mut notices, thread) =
+        spawn_blocking(endpoint.clone(), config(), options(), clock);
 
     notices.wait("connected", connected);
     notices.wait("an answered heartbeat", |n| {
@@ -271,10 +283,8 @@ fn blocking_survives_repeated_server_restarts_with_one_socket() {
     let mut server = server_at(free_addr(), clock, &log);
     let addr = server.addr();
     let endpoint = Endpoint::new(addr, "carol");
-    let client = blocking::Client::new(config(), options(), BlockingWs(endpoint.clone())).unwrap();
-    let handle = client.handle();
-    let (mut notices, notify) = Notices::new(clock);
-    let thread = client.spawn(notify);
+    let (handle, mut notices, thread) =
+        spawn_blocking(endpoint.clone(), config(), options(), clock);
     notices.wait("connected", connected);
 
     eventually("carol online", || server.online() == ["carol"]);
@@ -319,10 +329,7 @@ fn blocking_messages_sent_during_an_outage_arrive_in_order() {
     let addr = server.addr();
     let endpoint = Endpoint::new(addr, "dave");
     let options = options().with_queue_capacity(NonZeroUsize::new(4).unwrap());
-    let client = blocking::Client::new(config(), options, BlockingWs(endpoint.clone())).unwrap();
-    let handle = client.handle();
-    let (mut notices, notify) = Notices::new(clock);
-    let thread = client.spawn(notify);
+    let (handle, mut notices, thread) = spawn_blocking(endpoint.clone(), config(), options, clock);
     notices.wait("connected", connected);
     handle.send("before").unwrap();
     eventually("the first message", || server.received().len() == 1);
@@ -350,10 +357,7 @@ fn blocking_close_during_backoff_stops_everything() {
     let clock = Clock::new();
     let endpoint = Endpoint::new(free_addr(), "erin"); // nothing listens there
     let config = config().with_backoff(Backoff::fixed(Duration::from_secs(30)));
-    let client = blocking::Client::new(config, options(), BlockingWs(endpoint.clone())).unwrap();
-    let handle = client.handle();
-    let (mut notices, notify) = Notices::new(clock);
-    let thread = client.spawn(notify);
+    let (handle, mut notices, thread) = spawn_blocking(endpoint.clone(), config, options(), clock);
     notices.wait("a 30 s backoff", |n| {
         matches!(n, Notice::Reconnecting { .. })
     });
@@ -408,10 +412,7 @@ fn server_reports_a_silent_client_offline_and_closes_it() {
     let config = config()
         .with_heartbeat_interval(Duration::from_secs(5))
         .with_heartbeat_timeout(Duration::from_secs(1));
-    let client = blocking::Client::new(config, options(), BlockingWs(endpoint)).unwrap();
-    let handle = client.handle();
-    let (mut notices, notify) = Notices::new(clock);
-    let thread = client.spawn(notify);
+    let (handle, mut notices, thread) = spawn_blocking(endpoint, config, options(), clock);
     notices.wait("connected", connected);
     notices.wait("closed by the server", |n| {
         matches!(
