@@ -54,6 +54,14 @@ fn node(redis: &RedisServer, name: &str, addr: SocketAddr, clock: Clock) -> Serv
     node_with_log(redis, name, addr, clock, &log)
 }
 
+/// Nodes `a` (on a port kept for its restart) and `b`, sharing `redis`.
+fn two_nodes(redis: &RedisServer, clock: Clock) -> (SocketAddr, Server, Server) {
+    let addr_a = free_addr();
+    let a = node(redis, "node-a", addr_a, clock);
+    let b = node(redis, "node-b", free_addr(), clock);
+    (addr_a, a, b)
+}
+
 fn node_with_log(
     redis: &RedisServer,
     name: &str,
@@ -217,9 +225,7 @@ fn a_client_of_one_node_is_seen_by_the_other_and_a_silent_one_goes_offline_every
 fn node_a_killed_then_restarted_over_websockets() {
     let redis = redis();
     let clock = Clock::new();
-    let addr_a = free_addr();
-    let a = node(&redis, "node-a", addr_a, clock);
-    let b = node(&redis, "node-b", free_addr(), clock);
+    let (addr_a, a, b) = two_nodes(&redis, clock);
     let _alice = Client::connect(addr_a, "alice");
     let _carol = Client::connect(addr_a, "carol");
     let _bob = Client::connect(b.addr(), "bob");
@@ -300,9 +306,7 @@ fn a_quick_restart_keeps_returning_clients_online_throughout() {
     // The article's restart bug: here no client looks offline, anywhere.
     let redis = redis();
     let clock = Clock::new();
-    let addr_a = free_addr();
-    let a = node(&redis, "node-a", addr_a, clock);
-    let b = node(&redis, "node-b", free_addr(), clock);
+    let (addr_a, a, b) = two_nodes(&redis, clock);
     let _alice = Client::connect(addr_a, "alice");
     let _carol = Client::connect(addr_a, "carol");
     let _bob = Client::connect(b.addr(), "bob");
