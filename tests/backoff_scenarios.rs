@@ -9,22 +9,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use keepalive::{Action, Backoff, Config, Event, Jitter, State};
+use keepalive_testkit::PHOENIX_STEPS;
 use trace::*;
 
 /// Every backoff policy's delay sequence for attempts 1..=10, two seeds each.
 #[test]
 fn backoff_delay_sequences() {
-    static PHOENIX: [Duration; 9] = [
-        Duration::from_millis(10),
-        Duration::from_millis(50),
-        Duration::from_millis(100),
-        Duration::from_millis(150),
-        Duration::from_millis(200),
-        Duration::from_millis(250),
-        Duration::from_millis(500),
-        Duration::from_millis(1000),
-        Duration::from_millis(2000),
-    ];
     let exp = Backoff::exponential(SEC, 30 * SEC);
     let policies = [
         ("fixed 2s (article)", Backoff::fixed(2 * SEC)),
@@ -39,7 +29,7 @@ fn backoff_delay_sequences() {
             "exponential decorrelated",
             exp.with_jitter(Jitter::Decorrelated),
         ),
-        ("steps (Phoenix)", Backoff::steps(&PHOENIX)),
+        ("steps (Phoenix)", Backoff::steps(&PHOENIX_STEPS)),
     ];
     let mut log = String::new();
     for (name, backoff) in policies {
@@ -79,7 +69,7 @@ fn backoff_delay_sequences() {
     );
     assert_eq!(exp.delay(6, Duration::ZERO, &mut rng), 30 * SEC);
     assert_eq!(
-        Backoff::steps(&PHOENIX).delay(20, Duration::ZERO, &mut rng),
+        Backoff::steps(&PHOENIX_STEPS).delay(20, Duration::ZERO, &mut rng),
         2 * SEC
     );
 }

@@ -8,22 +8,26 @@ use crate::bytes::Bytes;
 
 const MS: Duration = Duration::from_millis(1);
 
+/// Phoenix JS's reconnect step table, in milliseconds: 10, 50, 100, 150,
+/// 200, 250, 500, 1000, 2000 (the last repeats).
+pub static PHOENIX_STEPS: [Duration; 9] = [
+    Duration::from_millis(10),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(150),
+    Duration::from_millis(200),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+    Duration::from_millis(2000),
+];
+
 /// Step tables a fuzzed `Backoff::steps` picks from (steps need `'static`
 /// tables): empty, one step, Phoenix's, decreasing, and two invalid ones.
 pub static STEP_TABLES: [&[Duration]; 6] = [
     &[],
     &[Duration::from_millis(1)],
-    &[
-        Duration::from_millis(10),
-        Duration::from_millis(50),
-        Duration::from_millis(100),
-        Duration::from_millis(150),
-        Duration::from_millis(200),
-        Duration::from_millis(250),
-        Duration::from_millis(500),
-        Duration::from_millis(1000),
-        Duration::from_millis(2000),
-    ],
+    &PHOENIX_STEPS,
     &[
         Duration::from_millis(5),
         Duration::from_millis(1),

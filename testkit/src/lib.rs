@@ -26,5 +26,5 @@ pub mod targets;
 
 pub use bytes::Bytes;
 pub use checker::{InvariantChecker, Violation};
-pub use config::{STEP_TABLES, decode_backoff, decode_config, decode_duration};
+pub use config::{PHOENIX_STEPS, STEP_TABLES, decode_backoff, decode_config, decode_duration};
 pub use ops::{Op, Step, Whose, decode_ops, encode_ops};
