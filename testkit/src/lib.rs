@@ -13,7 +13,9 @@
 //!   rule of the contract after each step, returning a [`Violation`] with a
 //!   readable trace;
 //! - `presence` (feature `std`): a naive reference model of `Presence` and
-//!   the comparison the `presence` fuzz target runs.
+//!   the comparison the `presence` fuzz target runs;
+//! - [`services`]: the one check a test makes before it needs an outside
+//!   program (skip with one line, or fail under `KEEPALIVE_REQUIRE_SERVICES=1`).
 
 mod bytes;
 mod checker;
@@ -22,6 +24,7 @@ mod ops;
 #[cfg(feature = "std")]
 pub mod presence;
 pub mod seeds;
+pub mod services;
 pub mod targets;
 
 pub use bytes::Bytes;
