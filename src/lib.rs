@@ -35,8 +35,13 @@ pub mod adapter;
 // --- end adapters ---
 
 // --- presence (std): section owned by the presence work ---
+// The hash index and the timing wheel are shared by `Presence` and `Sessions`.
+#[cfg(feature = "std")]
+mod index;
 #[cfg(feature = "std")]
 mod presence;
+#[cfg(feature = "std")]
+mod wheel;
 #[cfg(feature = "std")]
 pub use presence::{
     Change, Inbound, OnlineIds, Presence, PresenceConfig, PresenceConfigError, PresenceError,

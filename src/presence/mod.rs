@@ -2,10 +2,9 @@
 //! clock from the last time it heard from each of them.
 
 mod config;
-mod index;
 mod responder;
+mod slot;
 mod status;
-mod wheel;
 
 use core::borrow::Borrow;
 use core::fmt;
@@ -18,9 +17,10 @@ pub use self::config::{PresenceConfig, PresenceConfigError, PresenceError};
 pub use self::responder::{Inbound, PresenceUpdate, Reply, Responder, Response};
 pub use self::status::{Change, Status};
 
-use self::index::Index;
-use self::wheel::{FREE, MAX_SLOTS, NIL, Slot, Wheel, ZOMBIE};
+use self::slot::Slot;
 use crate::Instant;
+use crate::index::Index;
+use crate::wheel::{FREE, Links, MAX_SLOTS, NIL, Wheel, ZOMBIE};
 
 /// Tracks which clients are online from their check-ins: the server side of
 /// the heartbeat.

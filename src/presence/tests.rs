@@ -1,4 +1,4 @@
-//! Unit tests for the tracker's edge cases (the wheel's own are in wheel.rs).
+//! Unit tests for the tracker's edge cases (the wheel's own are in src/wheel.rs).
 
 use super::*;
 use core::time::Duration;

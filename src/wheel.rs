@@ -1,8 +1,12 @@
-//! The timing wheel: coarse buckets of deadlines with a lazy re-check.
+//! The timing wheel: coarse buckets of deadlines with a lazy re-check,
+//! shared by [`Presence`](crate::Presence) (one deadline per id: going
+//! offline, then being forgotten) and [`Sessions`](crate::Sessions) (one
+//! deadline per connection: ping, close, abort).
 //!
-//! Every tracked id has one deadline: while online, `last_seen + timeout`
-//! (when it goes offline); while offline, `offline_at + forget_after` (when it
-//! is forgotten). Each id's slot sits in exactly one place:
+//! The wheel does not store deadlines: it asks the owner for a slot's
+//! current one (`pop`'s `deadline`), so an owner that only moves deadlines
+//! *later* (a check-in, an inbound frame) writes one number and leaves the
+//! wheel alone. Each slot sits in exactly one place:
 //!
 //! * a **bucket list**: doubly linked through the slots themselves (no
 //!   allocation per id), one list per bucket of width `W = 2^shift` ns, in a
@@ -17,9 +21,10 @@
 //!   binary heap keyed by their real deadline (read at that moment), and are
 //!   popped in deadline order. That is what makes reports exact to the
 //!   nanosecond although buckets are coarse. A key in the run stays a lower
-//!   bound: check-ins only move deadlines later, and the presence code keeps
-//!   the bucket width no larger than `timeout` and `forget_after`, so a
-//!   state change while in the run never moves a deadline below its key.
+//!   bound: check-ins only move deadlines later, and the owner keeps the
+//!   bucket width no larger than any interval by which it moves a deadline
+//!   earlier, so a state change while in the run never moves a deadline
+//!   below its key.
 //!
 //! State changes that move a deadline *earlier* (an offline id comes back, an
 //! online id checks out) unlink the slot from its list in O(1) and file it
@@ -33,23 +38,21 @@ use std::collections::BinaryHeap;
 use std::vec::Vec;
 
 /// "No slot" in `next` and in list heads.
-pub(super) const NIL: u32 = 0x7FFF_FFFF;
+pub(crate) const NIL: u32 = 0x7FFF_FFFF;
 /// Highest slot number plus one (slot numbers fit in 30 bits).
-pub(super) const MAX_SLOTS: usize = 1 << 30;
-/// Bit of `next` that says the id is online.
-const ONLINE: u32 = 0x8000_0000;
+pub(crate) const MAX_SLOTS: usize = 1 << 30;
 /// `prev` values from `HEAD` to `HEAD + 0xFFFF`: first in the list of ring
 /// position `prev - HEAD`.
 const HEAD: u32 = 0x4000_0000;
 /// `prev`: in the run.
-const RUN: u32 = 0xFFFF_FFF0;
+pub(crate) const RUN: u32 = 0xFFFF_FFF0;
 /// `prev`: in the run, but already removed from the index (forgotten while
 /// the run still held it); freed when the run pops it.
-pub(super) const ZOMBIE: u32 = 0xFFFF_FFF1;
+pub(crate) const ZOMBIE: u32 = 0xFFFF_FFF1;
 /// `prev`: on the free list (`next` links free slots).
-pub(super) const FREE: u32 = 0xFFFF_FFF2;
+pub(crate) const FREE: u32 = 0xFFFF_FFF2;
 /// `prev`: not filed anywhere (between being popped and filed again).
-const LOOSE: u32 = 0xFFFF_FFF3;
+pub(crate) const LOOSE: u32 = 0xFFFF_FFF3;
 /// At most this many ring positions (`HEAD` leaves 16 bits for them).
 const MAX_RING: usize = 1 << 16;
 /// At least this many ring positions (one word of the occupancy bitmap).
@@ -57,55 +60,26 @@ const MIN_RING: usize = 64;
 /// After a large run drains, keep at most this much heap capacity.
 const RUN_KEEP: usize = 4096;
 
-/// One tracked id. 32 bytes for a `u64` key: the key, two instants, and the
-/// two links (whose spare bits carry the online flag and where the slot is).
-pub(super) struct Slot<K> {
-    pub(super) key: K,
-    /// Server time of the last check-in, in ns.
-    pub(super) last_seen: u64,
-    /// Online: when the id came online. Offline: when it went offline.
-    pub(super) aux: u64,
-    /// Next slot in the same list (or free list), plus the `ONLINE` bit.
-    next: u32,
-    /// Previous slot, `HEAD + ring position`, `RUN`, `ZOMBIE`, `FREE` or
-    /// `LOOSE`.
-    pub(super) prev: u32,
-}
-
-impl<K> Slot<K> {
-    pub(super) fn new(key: K, now: u64) -> Self {
-        Slot {
-            key,
-            last_seen: now,
-            aux: now,
-            next: ONLINE | NIL,
-            prev: LOOSE,
-        }
-    }
-
+/// What the wheel needs of a slot: two links it owns. `next` chains a
+/// bucket's list; `prev` is the previous slot, or says where the slot is
+/// (`HEAD + ring position`, [`RUN`], [`ZOMBIE`], [`FREE`], [`LOOSE`]). An
+/// owner may keep flags in spare bits as long as these methods hide them.
+pub(crate) trait Links {
+    /// The next slot in the same list, or [`NIL`].
+    fn next(&self) -> u32;
+    /// Sets the next slot, leaving any flags of the owner alone.
+    fn set_next(&mut self, next: u32);
+    /// The previous slot, or where the slot is.
+    fn prev(&self) -> u32;
+    /// Sets `prev`.
+    fn set_prev(&mut self, prev: u32);
     /// Whether the run holds this slot.
-    pub(super) fn in_run(&self) -> bool {
-        self.prev == RUN
-    }
-
-    pub(super) fn is_online(&self) -> bool {
-        self.next & ONLINE != 0
-    }
-
-    pub(super) fn set_online(&mut self, online: bool) {
-        self.next = (self.next & !ONLINE) | if online { ONLINE } else { 0 };
-    }
-
-    pub(super) fn next(&self) -> u32 {
-        self.next & !ONLINE
-    }
-
-    pub(super) fn set_next(&mut self, next: u32) {
-        self.next = (self.next & ONLINE) | next;
+    fn in_run(&self) -> bool {
+        self.prev() == RUN
     }
 }
 
-pub(super) struct Wheel {
+pub(crate) struct Wheel {
     /// Bucket width is `1 << shift` ns; bucket of `t` is `t >> shift`.
     shift: u32,
     /// First slot of each ring position's list, or `NIL`.
@@ -127,7 +101,7 @@ impl Wheel {
     /// A wheel of buckets `2^shift` ns wide (`shift` is clamped to 1..=32)
     /// that reaches at least `reach` ns ahead when it can (ring size clamped
     /// to 64..=65536 positions).
-    pub(super) fn new(shift: u32, reach: u64) -> Self {
+    pub(crate) fn new(shift: u32, reach: u64) -> Self {
         let shift = shift.clamp(1, 32);
         let buckets = (reach >> shift).saturating_add(2);
         let ring = usize::try_from(buckets)
@@ -146,13 +120,13 @@ impl Wheel {
 
     /// Bucket width in ns.
     #[cfg(test)]
-    pub(super) fn width(&self) -> u64 {
+    pub(crate) fn width(&self) -> u64 {
         1 << self.shift
     }
 
     /// Number of ring positions.
     #[cfg(test)]
-    pub(super) fn ring(&self) -> usize {
+    pub(crate) fn ring(&self) -> usize {
         self.heads.len()
     }
 
@@ -162,12 +136,12 @@ impl Wheel {
     }
 
     /// A lower bound of the earliest moment [`pop`](Wheel::pop) has work.
-    pub(super) fn due(&self) -> Option<u64> {
+    pub(crate) fn due(&self) -> Option<u64> {
         self.due
     }
 
     /// Whether `pop(now)` could return anything: the O(1) fast path.
-    pub(super) fn is_due(&self, now: u64) -> bool {
+    pub(crate) fn is_due(&self, now: u64) -> bool {
         matches!(self.due, Some(due) if due <= now)
     }
 
@@ -176,11 +150,11 @@ impl Wheel {
     }
 
     /// Files `slot` under `deadline`. The slot must not be filed anywhere.
-    pub(super) fn file<K>(&mut self, slots: &mut [Slot<K>], slot: u32, deadline: u64) {
+    pub(crate) fn file<T: Links>(&mut self, slots: &mut [T], slot: u32, deadline: u64) {
         let bucket = deadline >> self.shift;
         if bucket < self.next {
             self.run.push(Reverse((deadline, slot)));
-            slots[slot as usize].prev = RUN;
+            slots[slot as usize].set_prev(RUN);
             self.lower_due(deadline);
             return;
         }
@@ -190,9 +164,9 @@ impl Wheel {
         let head = self.heads[pos];
         let s = &mut slots[slot as usize];
         s.set_next(head);
-        s.prev = HEAD + pos as u32;
+        s.set_prev(HEAD + pos as u32);
         if head != NIL {
-            slots[head as usize].prev = slot;
+            slots[head as usize].set_prev(slot);
         }
         self.heads[pos] = slot;
         self.occupied[pos / 64] |= 1 << (pos % 64);
@@ -201,9 +175,9 @@ impl Wheel {
 
     /// Takes `slot` out of its list. Returns `false` (and does nothing) if
     /// the slot is not in a list, e.g. it is in the run.
-    pub(super) fn unlink<K>(&mut self, slots: &mut [Slot<K>], slot: u32) -> bool {
+    pub(crate) fn unlink<T: Links>(&mut self, slots: &mut [T], slot: u32) -> bool {
         let s = &slots[slot as usize];
-        let (prev, next) = (s.prev, s.next());
+        let (prev, next) = (s.prev(), s.next());
         if prev < HEAD {
             slots[prev as usize].set_next(next);
         } else if prev < RUN {
@@ -216,11 +190,11 @@ impl Wheel {
             return false;
         }
         if next != NIL {
-            slots[next as usize].prev = prev;
+            slots[next as usize].set_prev(prev);
         }
         let s = &mut slots[slot as usize];
         s.set_next(NIL);
-        s.prev = LOOSE;
+        s.set_prev(LOOSE);
         true
     }
 
@@ -230,11 +204,11 @@ impl Wheel {
     /// whose deadline moved later are filed again on the way. Slots come out
     /// in order of their real deadline. A returned slot is `LOOSE` (or
     /// `ZOMBIE`): the caller files or frees it.
-    pub(super) fn pop<K>(
+    pub(crate) fn pop<T: Links>(
         &mut self,
-        slots: &mut [Slot<K>],
+        slots: &mut [T],
         now: u64,
-        deadline: impl Fn(&Slot<K>) -> u64,
+        deadline: impl Fn(&T) -> u64,
     ) -> Option<u32> {
         let now_bucket = now >> self.shift;
         if now_bucket >= self.next {
@@ -249,8 +223,8 @@ impl Wheel {
             self.run.pop();
             let s = &mut slots[slot as usize];
             let real = deadline(s);
-            if s.prev != ZOMBIE {
-                s.prev = LOOSE;
+            if s.prev() != ZOMBIE {
+                s.set_prev(LOOSE);
             }
             if real <= key {
                 return Some(slot);
@@ -275,11 +249,11 @@ impl Wheel {
     /// Moves the lists of buckets `next..=bucket` into the run (or on to
     /// later buckets, for slots whose deadline moved), then sets `next` past
     /// `bucket`.
-    fn advance_to<K>(
+    fn advance_to<T: Links>(
         &mut self,
-        slots: &mut [Slot<K>],
+        slots: &mut [T],
         bucket: u64,
-        deadline: &impl Fn(&Slot<K>) -> u64,
+        deadline: &impl Fn(&T) -> u64,
     ) {
         let ring = self.heads.len();
         let span = bucket - self.next; // `bucket >= next` here
@@ -319,7 +293,7 @@ impl Wheel {
             let s = &mut slots[taken as usize];
             let following = s.next();
             s.set_next(NIL);
-            s.prev = LOOSE;
+            s.set_prev(LOOSE);
             let d = deadline(s);
             self.file(slots, taken, d);
             taken = following;
@@ -352,12 +326,40 @@ impl Wheel {
 mod tests {
     use super::*;
 
-    fn slots(n: usize) -> Vec<Slot<u32>> {
-        (0..n as u32).map(|k| Slot::new(k, 0)).collect()
+    /// The smallest slot: a key to look its deadline up by, and the links.
+    struct Slot {
+        key: u32,
+        next: u32,
+        prev: u32,
+    }
+
+    impl Links for Slot {
+        fn next(&self) -> u32 {
+            self.next
+        }
+        fn set_next(&mut self, next: u32) {
+            self.next = next;
+        }
+        fn prev(&self) -> u32 {
+            self.prev
+        }
+        fn set_prev(&mut self, prev: u32) {
+            self.prev = prev;
+        }
+    }
+
+    fn slots(n: usize) -> Vec<Slot> {
+        (0..n as u32)
+            .map(|key| Slot {
+                key,
+                next: NIL,
+                prev: LOOSE,
+            })
+            .collect()
     }
 
     /// Deadlines by slot; `pop` reads them through this table.
-    fn drain(wheel: &mut Wheel, s: &mut [Slot<u32>], dl: &[u64], now: u64) -> Vec<u32> {
+    fn drain(wheel: &mut Wheel, s: &mut [Slot], dl: &[u64], now: u64) -> Vec<u32> {
         let mut out = Vec::new();
         while let Some(i) = wheel.pop(s, now, |slot| dl[slot.key as usize]) {
             out.push(i);
@@ -454,20 +456,5 @@ mod tests {
         assert_eq!(drain(&mut wheel, &mut s, &dl, 100), [0]);
         assert!(!wheel.unlink(&mut s, 0)); // loose: nothing to unlink
         assert_eq!(wheel.due(), None);
-    }
-
-    #[test]
-    fn slot_flags_do_not_disturb_links() {
-        let mut slot = Slot::new(7u8, 5);
-        assert!(slot.is_online());
-        slot.set_next(12);
-        slot.set_online(false);
-        assert_eq!(slot.next(), 12);
-        assert!(!slot.is_online());
-        slot.set_online(true);
-        slot.set_next(NIL);
-        assert!(slot.is_online());
-        assert_eq!(slot.next(), NIL);
-        assert_eq!(core::mem::size_of::<Slot<u64>>(), 32);
     }
 }

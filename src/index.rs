@@ -50,7 +50,7 @@ fn match_empty(group: u64) -> u64 {
     !group & MSB
 }
 
-pub(super) struct Index {
+pub(crate) struct Index {
     /// One tag per position, then a copy of the first `GROUP` tags so that a
     /// group read near the end wraps around.
     tags: Vec<u8>,
@@ -62,7 +62,7 @@ pub(super) struct Index {
 }
 
 impl Index {
-    pub(super) const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Index {
             tags: Vec::new(),
             slots: Vec::new(),
@@ -72,13 +72,13 @@ impl Index {
     }
 
     /// Number of keys indexed.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Number of table positions.
     #[cfg(test)]
-    pub(super) fn positions(&self) -> usize {
+    pub(crate) fn positions(&self) -> usize {
         self.slots.len()
     }
 
@@ -114,7 +114,7 @@ impl Index {
     /// The slot whose key matches: `is_key(slot)` is asked only for slots
     /// whose tag matches `hash`'s.
     #[inline]
-    pub(super) fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
+    pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
@@ -173,7 +173,7 @@ impl Index {
     /// Indexes `slot` under `hash`. The caller has checked that the key is
     /// not indexed yet; `hash_of(slot)` gives the hash of any indexed slot
     /// (needed when the table grows).
-    pub(super) fn insert(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+    pub(crate) fn insert(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
         if (self.len + 1) * 8 > self.slots.len() * 7 {
             self.grow(hash_of);
         }
@@ -200,7 +200,7 @@ impl Index {
     }
 
     /// Removes `slot`, indexed under `hash`; `hash_of` as for `insert`.
-    pub(super) fn remove(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
+    pub(crate) fn remove(&mut self, hash: u64, slot: u32, hash_of: impl Fn(u32) -> u64) {
         if self.len == 0 {
             return;
         }
