@@ -49,6 +49,16 @@ pub use presence::{
 };
 // --- end presence ---
 
+// --- server (std): per-connection heartbeats, presence across connections ---
+#[cfg(feature = "std")]
+mod server;
+#[cfg(feature = "std")]
+pub use server::{
+    ClientStatus, ConnId, OfflineReason, ServerAction, ServerHeartbeat, Sessions, SessionsConfig,
+    SessionsConfigError, SessionsError, SessionsField,
+};
+// --- end server ---
+
 // --- fleet (std) ---
 #[cfg(feature = "std")]
 mod fleet;
