@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(connection config presence)
+    targets=(connection config presence server)
 fi
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then

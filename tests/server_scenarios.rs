@@ -171,16 +171,16 @@ fn ignore(_: &mut Script, _: Instant, _: &str) {}
 
 /// Every close completes at once (the peer's TCP is still there).
 fn closes_complete(s: &mut Script, t: Instant, action: &str) {
-    if let Some(name) = action.strip_prefix("Close(").and_then(|a| a.strip_suffix(')')) {
+    if let Some(name) = action
+        .strip_prefix("Close(")
+        .and_then(|a| a.strip_suffix(')'))
+    {
         s.ended(t, name);
     }
 }
 
 fn ping(interval: u32, timeout: u32) -> SessionsConfig {
-    SessionsConfig::new().with_heartbeat(ServerHeartbeat::ping(
-        interval * SEC,
-        timeout * SEC,
-    ))
+    SessionsConfig::new().with_heartbeat(ServerHeartbeat::ping(interval * SEC, timeout * SEC))
 }
 
 #[test]

@@ -72,10 +72,10 @@ pub(super) enum Phase {
 
 /// One connection: 48 bytes. Deadlines are derived, never stored:
 ///
-/// * live, ping mode: no ping outstanding (`mark <= last`): ping at
-///   `last + interval`; a ping outstanding (`mark > last`, `mark` the
-///   ping's time): close at `mark + timeout`. A frame sets `last = now`,
-///   which is all it takes to answer the ping;
+/// * live, ping mode: no ping outstanding: ping at `last + interval`; a
+///   ping outstanding (`mark` the ping's time): close at `mark + timeout`.
+///   A frame sets `last = now` and clears `pinged`, which is all it takes
+///   to answer the ping;
 /// * live, passive mode: close at `last + interval + timeout`;
 /// * closing (`mark` the close's time): abort at `mark + close_timeout`.
 pub(super) struct Conn {
@@ -100,6 +100,9 @@ pub(super) struct Conn {
     pub(super) phase: Phase,
     /// Whether this connection is pinged (ping mode) or only watched.
     pub(super) ping: bool,
+    /// Whether a ping went out after the last inbound frame. A flag, not
+    /// `mark > last`: at the end of time both saturate to the same value.
+    pub(super) pinged: bool,
 }
 
 const MS: u64 = 1_000_000;
@@ -118,19 +121,15 @@ impl Conn {
             prev: LOOSE,
             phase: Phase::Free,
             ping: false,
+            pinged: false,
         }
-    }
-
-    /// Whether a ping is outstanding (sent after the last inbound frame).
-    pub(super) fn pinged(&self) -> bool {
-        self.mark > self.last
     }
 
     /// The connection's one deadline, in ns (0 for a zombie: due at once).
     pub(super) fn deadline(&self, close_timeout: u64) -> u64 {
         let ms = |v: u32| u64::from(v) * MS;
         match self.phase {
-            Phase::Live if self.ping && self.pinged() => {
+            Phase::Live if self.ping && self.pinged => {
                 self.mark.saturating_add(ms(self.timeout_ms))
             }
             Phase::Live if self.ping => self.last.saturating_add(ms(self.interval_ms)),
@@ -193,9 +192,9 @@ mod tests {
         c.ping = true;
         (c.interval_ms, c.timeout_ms, c.last) = (25_000, 20_000, 5 * MS);
         assert_eq!(c.deadline(0), 25_005 * MS); // ping due
-        c.mark = 25_005 * MS;
+        (c.mark, c.pinged) = (25_005 * MS, true);
         assert_eq!(c.deadline(0), 45_005 * MS); // close due
-        c.last = 30_000 * MS; // a frame answers it
+        (c.last, c.pinged) = (30_000 * MS, false); // a frame answers it
         assert_eq!(c.deadline(0), 55_000 * MS);
         c.ping = false;
         assert_eq!(c.deadline(0), 75_000 * MS);

@@ -49,7 +49,7 @@ use crate::wheel::{Links, NIL, Wheel};
 ///   created are [`Unknown`](ClientStatus::Unknown), never offline: a
 ///   restarted server reports nobody offline.
 /// * **O(1) per frame, O(due) per poll.** [`received`](Self::received)
-///   writes one number (no hashing, no timer touched): connections are
+///   writes two fields (no hashing, no timer touched): connections are
 ///   named by the [`ConnId`] this machine issues. Deadlines live in a
 ///   timing wheel that re-files a connection lazily, once per deadline it
 ///   outlives; a poll with nothing due costs a few comparisons.
@@ -272,6 +272,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Sessions<K, S> {
         c.interval_ms = hb.interval().as_millis() as u32; // validated
         c.timeout_ms = hb.timeout().as_millis() as u32;
         c.srtt_us = 0;
+        c.pinged = false;
         c.phase = Phase::Live;
         c.ping = hb.is_ping();
         c.set_next(NIL);
@@ -285,12 +286,13 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Sessions<K, S> {
     /// An inbound frame (text, binary, ping or pong) on `conn` at `now`:
     /// the connection is alive until `interval` (ping mode: the next ping)
     /// or `interval + timeout` (passive mode: the close) from now, and an
-    /// outstanding ping counts as answered. O(1): one write.
+    /// outstanding ping counts as answered. O(1): two writes.
     #[inline]
     pub fn received(&mut self, conn: ConnId, now: Instant) {
         let now = self.clamp(now);
         if let Some(c) = self.live_mut(conn) {
             c.last = now;
+            c.pinged = false;
         }
     }
 
@@ -299,10 +301,11 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Sessions<K, S> {
     pub fn pong(&mut self, conn: ConnId, now: Instant) {
         let now = self.clamp(now);
         if let Some(c) = self.live_mut(conn) {
-            if c.pinged() {
+            if c.pinged {
                 c.sample_rtt(now.saturating_sub(c.mark));
             }
             c.last = now;
+            c.pinged = false;
         }
     }
 
@@ -393,8 +396,9 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Sessions<K, S> {
                     self.release(slot);
                     return Some(ServerAction::Abort(id));
                 }
-                Phase::Live if c.ping && !c.pinged() => {
+                Phase::Live if c.ping && !c.pinged => {
                     c.mark = now;
+                    c.pinged = true;
                     let deadline = c.deadline(close_timeout);
                     self.wheel.file(&mut self.conns, slot, deadline);
                     return Some(ServerAction::Ping(id));

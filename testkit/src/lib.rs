@@ -14,6 +14,9 @@
 //!   readable trace;
 //! - `presence` (feature `std`): a naive reference model of `Presence` and
 //!   the comparison the `presence` fuzz target runs;
+//! - `server` (feature `std`): a naive reference model of the server
+//!   machine `Sessions` and the comparison the `server` fuzz target and the
+//!   server proptest run;
 //! - [`services`]: the one check a test makes before it needs an outside
 //!   program (skip with one line, or fail under `KEEPALIVE_REQUIRE_SERVICES=1`).
 
@@ -24,6 +27,8 @@ mod ops;
 #[cfg(feature = "std")]
 pub mod presence;
 pub mod seeds;
+#[cfg(feature = "std")]
+pub mod server;
 pub mod services;
 pub mod targets;
 
