@@ -24,19 +24,19 @@ enum State {
     Free,
     /// At least one live connection.
     Online,
-    /// No live connection since `changed`, not reported offline yet.
+    /// No live connection, not reported offline yet (the deadline is in
+    /// the linger queue).
     Lingering,
-    /// Reported offline at `changed`.
+    /// Reported offline at `at`.
     Offline,
 }
 
+/// 32 bytes for a `u64` key.
 struct Client<K> {
     key: K,
-    /// When the id came online.
-    since: u64,
-    /// Lingering: when its last connection went away. Offline: when it
-    /// went offline.
-    changed: u64,
+    /// Online or lingering: when the id came online. Offline: when it went
+    /// offline.
+    at: u64,
     /// Live connections; the next free slot while `Free`.
     live: u32,
     epoch: u32,
@@ -134,7 +134,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Clients<K, S> {
             // Back within the linger: nothing was reported, nothing is.
             State::Lingering => Change::Quiet,
             State::Offline | State::Free => {
-                c.since = now;
+                c.at = now;
                 self.online += 1;
                 Change::CameOnline
             }
@@ -151,8 +151,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Clients<K, S> {
         }
         let client = Client {
             key,
-            since: now,
-            changed: now,
+            at: now,
             live: 1,
             epoch: 0,
             state: State::Online,
@@ -184,7 +183,6 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Clients<K, S> {
         if c.live > 0 || c.state != State::Online {
             return Change::Quiet;
         }
-        c.changed = now;
         c.reason = reason;
         c.epoch = c.epoch.wrapping_add(1);
         if linger == 0 {
@@ -206,7 +204,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Clients<K, S> {
     fn go_offline(&mut self, i: u32, at: u64) {
         let c = &mut self.slots[i as usize];
         c.state = State::Offline;
-        c.changed = at;
+        c.at = at;
         c.epoch = c.epoch.wrapping_add(1);
         self.online -= 1;
         let due = Due {
@@ -300,11 +298,11 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Clients<K, S> {
         let c = &self.slots[i as usize];
         match c.state {
             State::Online | State::Lingering => ClientStatus::Online {
-                since: Instant::from_nanos(c.since),
+                since: Instant::from_nanos(c.at),
                 connections: c.live as usize,
             },
             State::Offline => ClientStatus::Offline {
-                since: Instant::from_nanos(c.changed),
+                since: Instant::from_nanos(c.at),
                 reason: c.reason,
             },
             State::Free => ClientStatus::Unknown,
@@ -328,5 +326,15 @@ impl<K, S> Clients<K, S> {
     /// Ids held (online, lingering, offline).
     pub(super) fn len(&self) -> usize {
         self.index.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_fits_in_32_bytes_with_a_u64_key() {
+        assert_eq!(core::mem::size_of::<Client<u64>>(), 32);
     }
 }

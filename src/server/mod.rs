@@ -118,8 +118,8 @@ use crate::wheel::{Links, NIL, Wheel};
 /// # Memory
 ///
 /// A connection costs one 48-byte slot, plus 16 bytes in a heap while its
-/// deadline's bucket is being drained. A client id costs one slot (40 bytes
-/// for a `u64` key: key, two instants, counters) plus 5 bytes per hash
+/// deadline's bucket is being drained. A client id costs one slot (32 bytes
+/// for a `u64` key: key, an instant, counters) plus 5 bytes per hash
 /// table position, at a load of at most 7/8, and 16 bytes in a queue while
 /// it lingers or is offline. Freed slots are reused; memory is not returned
 /// to the allocator.
