@@ -36,9 +36,7 @@ impl Conn {
         match self.phase {
             Phase::Gone => None,
             Phase::Closing => Some(self.mark.saturating_add(close_timeout)),
-            Phase::Live if self.ping && self.pinged => {
-                Some(self.mark.saturating_add(self.timeout))
-            }
+            Phase::Live if self.ping && self.pinged => Some(self.mark.saturating_add(self.timeout)),
             Phase::Live if self.ping => Some(self.last.saturating_add(self.interval)),
             Phase::Live => Some(self.last.saturating_add(self.interval + self.timeout)),
         }
