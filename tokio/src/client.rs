@@ -1,0 +1,1 @@
+//! The kept-alive WebSocket client.

@@ -1,0 +1,1 @@
+//! The server: each accepted socket under the server machine, one shared timer.
