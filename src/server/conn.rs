@@ -78,16 +78,27 @@ pub(super) enum Phase {
 ///   to answer the ping;
 /// * live, passive mode: close at `last + interval + timeout`;
 /// * closing (`mark` the close's time): abort at `mark + close_timeout`.
+///
+/// `repr(C)` with what a frame reads and writes first: those 15 bytes
+/// never straddle a cache line (slots start at multiples of 16 bytes), so
+/// [`received`](super::Sessions::received) touches one line.
+#[repr(C)]
 pub(super) struct Conn {
     /// Server time of the last inbound frame, in ns.
     pub(super) last: u64,
+    /// Bumped each time the slot is freed; part of [`ConnId`].
+    pub(super) generation: u32,
+    pub(super) phase: Phase,
+    /// Whether this connection is pinged (ping mode) or only watched.
+    pub(super) ping: bool,
+    /// Whether a ping went out after the last inbound frame. A flag, not
+    /// `mark > last`: at the end of time both saturate to the same value.
+    pub(super) pinged: bool,
     /// Live: when the last ping went out (0: never). Closing: when the
     /// close began.
     pub(super) mark: u64,
     /// The client id's slot.
     pub(super) client: u32,
-    /// Bumped each time the slot is freed; part of [`ConnId`].
-    pub(super) generation: u32,
     /// The policy this connection was opened under, in ms.
     pub(super) interval_ms: u32,
     /// See `interval_ms`.
@@ -97,12 +108,6 @@ pub(super) struct Conn {
     /// Wheel links (`next` also chains the free list).
     next: u32,
     prev: u32,
-    pub(super) phase: Phase,
-    /// Whether this connection is pinged (ping mode) or only watched.
-    pub(super) ping: bool,
-    /// Whether a ping went out after the last inbound frame. A flag, not
-    /// `mark > last`: at the end of time both saturate to the same value.
-    pub(super) pinged: bool,
 }
 
 const MS: u64 = 1_000_000;

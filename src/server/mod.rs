@@ -24,6 +24,9 @@ use self::conn::{Conn, Phase};
 use crate::Instant;
 use crate::wheel::{Links, NIL, Wheel};
 
+/// After a burst of reports drains, keep at most this much queue capacity.
+const REPORTS_KEEP: usize = 1024;
+
 /// The server machine: it watches every connection, pings the silent ones,
 /// closes the dead ones, and says which client ids are online, judging each
 /// id by *all* of its connections.
@@ -374,6 +377,11 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Sessions<K, S> {
         loop {
             if let Some(report) = self.reports.pop_front() {
                 return Some(report);
+            }
+            if self.reports.capacity() > REPORTS_KEEP {
+                // A burst of opens (a restart's reconnects) drained: give
+                // its memory back.
+                self.reports.shrink_to(REPORTS_KEEP);
             }
             if self.clients.is_due(now) {
                 if let Some((key, reason)) = self.clients.poll(now) {
