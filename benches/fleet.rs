@@ -28,7 +28,7 @@ mod bench {
     use std::time::{Duration, Instant as WallClock};
 
     use crate::redis_store::{RedisServer, RedisStore};
-    use keepalive::{Fleet, FleetConfig, Instant, PresenceConfig, PresenceStore};
+    use keepalive::{BlockingFleet, FleetConfig, Instant, PresenceConfig, PresenceStore};
 
     const INTERVAL: Duration = Duration::from_secs(1);
     const TIMEOUT: Duration = Duration::from_secs(30);
@@ -146,7 +146,7 @@ mod bench {
         throttled: bool,
         clients: u64,
         seconds: u64,
-        count: impl Fn(&Fleet<u64, St>) -> u64,
+        count: impl Fn(&BlockingFleet<u64, St>) -> u64,
     ) -> Run
     where
         St::Error: std::fmt::Debug,
@@ -156,7 +156,7 @@ mod bench {
         if !throttled {
             config = config.without_throttling();
         }
-        let mut fleet: Fleet<u64, St> = Fleet::new(config, store).unwrap();
+        let mut fleet: BlockingFleet<u64, St> = BlockingFleet::new(config, store).unwrap();
         let step = INTERVAL.as_nanos() as u64 / clients;
         let start = WallClock::now();
         for second in 0..seconds {

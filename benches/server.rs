@@ -334,7 +334,7 @@ fn memory_row(n: usize) {
 fn detection(n: usize) -> ([f64; 3], [f64; 3]) {
     let heartbeat = 10 * SEC;
     let silent_at = |i: usize| 60 * SEC + (i as u64 * 7_919 % 30_000) * 1_000_000;
-    let is_silent = |i: usize| i % 100 == 0;
+    let is_silent = |i: usize| i.is_multiple_of(100);
     let end = 200 * SEC;
     // Client i sends at phase (i mod 1000) × 10 ms of every 10 s.
     let step = 10_000_000;
@@ -364,7 +364,7 @@ fn detection(n: usize) -> ([f64; 3], [f64; 3]) {
                 s.ended(c, Instant::from_nanos(t));
             }
         }
-        if t > 0 && t % SWEEP == 0 {
+        if t > 0 && t.is_multiple_of(SWEEP) {
             for i in 0..n {
                 if ws_dead[i] {
                     continue;

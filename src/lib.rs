@@ -64,6 +64,7 @@ pub use server::{
 mod fleet;
 #[cfg(feature = "std")]
 pub use fleet::{
-    Fleet, FleetConfig, FleetConfigError, FleetOutcome, FleetRecord, PresenceStore, StoreOp,
+    BlockingFleet, Fleet, FleetConfig, FleetConfigError, FleetMirror, FleetOutcome, FleetRecord,
+    PresenceStore, StoreCommand, StoreOp,
 };
 // --- end fleet ---

@@ -28,8 +28,8 @@ use common::server::redis_store::{RedisServer, RedisStore};
 use common::server::{Server, ServerConfig, ServerEvent};
 use keepalive::adapter::{Handle, Options, Outcome, blocking};
 use keepalive::{
-    Backoff, Clock, Config, Fleet, FleetConfig, Jitter, PresenceConfig, PresenceStore, Status,
-    StoreOp,
+    Backoff, BlockingFleet, Clock, Config, FleetConfig, Jitter, PresenceConfig, PresenceStore,
+    Status, StoreOp,
 };
 use tungstenite::client::IntoClientRequest;
 
@@ -388,12 +388,12 @@ fn writes_are_throttled_against_a_real_redis() {
         inner: redis.connect(),
         sets: HashMap::new(),
     };
-    let mut fleet: Fleet<String, Counting> = Fleet::new(
+    let mut fleet: BlockingFleet<String, Counting> = BlockingFleet::new(
         FleetConfig::new("node-a", 1).with_presence(presence),
         counting(&redis),
     )
     .unwrap();
-    let mut eager: Fleet<String, Counting> = Fleet::new(
+    let mut eager: BlockingFleet<String, Counting> = BlockingFleet::new(
         FleetConfig::new("node-e", 1)
             .with_presence(presence)
             .with_prefix("eager:")

@@ -30,8 +30,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use keepalive::{
-    Change, Clock, Fleet, FleetConfig, FleetRecord, Inbound, Instant, Presence, PresenceConfig,
-    PresenceError, PresenceUpdate, Reply, Responder, Status,
+    BlockingFleet, Change, Clock, FleetConfig, FleetRecord, Inbound, Instant, Presence,
+    PresenceConfig, PresenceError, PresenceUpdate, Reply, Responder, Status,
 };
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
@@ -534,7 +534,7 @@ fn session(shared: &Shared, ws: &mut WebSocket<TcpStream>, client: &str, kick: &
 /// Presence in this process, or shared with a fleet through Redis.
 enum Tracker {
     Local(Box<Presence<String>>),
-    Fleet(Box<Fleet<String, RedisStore>>),
+    Fleet(Box<BlockingFleet<String, RedisStore>>),
 }
 
 impl Tracker {
@@ -552,7 +552,7 @@ impl Tracker {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let fleet = FleetConfig::new(config.node.clone(), epoch).with_presence(presence);
-        let fleet = Fleet::new(fleet, store).map_err(|e| invalid(e.to_string()))?;
+        let fleet = BlockingFleet::new(fleet, store).map_err(|e| invalid(e.to_string()))?;
         Ok(Tracker::Fleet(Box::new(fleet)))
     }
 

@@ -6,124 +6,86 @@
 //! crate decides *what* to write and when; the user's client for the store
 //! writes it, through the small [`PresenceStore`] trait.
 
+mod blocking;
+mod command;
 mod config;
+mod mirror;
 mod record;
 mod store;
 
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
-use core::time::Duration;
 use std::borrow::ToOwned;
-use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
 use std::string::String;
-use std::vec::Vec;
 
+pub use self::blocking::{BlockingFleet, FleetOutcome, StoreOp};
+pub use self::command::StoreCommand;
 pub use self::config::{FleetConfig, FleetConfigError};
+pub use self::mirror::FleetMirror;
 pub use self::record::FleetRecord;
 pub use self::store::PresenceStore;
 
+use self::command::Writer;
 use crate::{Change, Instant, Presence, PresenceError, Status};
 
-/// What a [`Fleet`] did to the store for one input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StoreOp {
-    /// Nothing: a throttled refresh, or nothing to report.
-    Nothing,
-    /// The key was set with the [TTL](FleetConfig::ttl).
-    Set,
-    /// The key was deleted: this node, in this incarnation, wrote it last.
-    Deleted,
-    /// A delete was asked for but the key was left alone: another node or
-    /// incarnation wrote it last (the client reconnected elsewhere), or it
-    /// had expired already.
-    NotOwner,
-}
-
-/// The local result of an input, and what became of its store command.
-///
-/// The local tracker always takes the input, even if the store fails: a
-/// failed write is retried on the client's next check-in, a failed delete is
-/// left to the key's TTL.
-#[must_use = "the store result may hold an error"]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FleetOutcome<T, E> {
-    /// What the local [`Presence`] returned.
-    pub local: T,
-    /// What was done to the store, or how it failed.
-    pub store: Result<StoreOp, E>,
-}
-
-impl<T, E> FleetOutcome<T, E> {
-    /// The local result if the store command succeeded, else its error.
-    pub fn into_result(self) -> Result<T, E> {
-        self.store.map(|_| self.local)
-    }
-}
-
-/// One server node of a fleet: a local [`Presence`] for its own clients,
-/// mirrored into a shared store so that any node can tell whether any
-/// client is online.
+/// One server node of a fleet: a local [`Presence`] for its own clients
+/// (the article's check-ins), mirrored into a shared store with TTLs so
+/// that any node can tell whether any client is online. Sans-IO: inputs
+/// queue [`StoreCommand`]s, which the caller runs with any client.
 ///
 /// ```
 /// use core::time::Duration;
-/// use std::cell::RefCell;
 /// use std::collections::HashMap;
-/// use std::rc::Rc;
-/// use keepalive::{Change, Fleet, FleetConfig, Instant, PresenceConfig, PresenceStore, Status, StoreOp};
+/// use keepalive::{Change, Fleet, FleetConfig, Instant, PresenceConfig, Status, StoreCommand};
 ///
-/// /// A store shared by two nodes in one process. (It ignores TTLs; Redis
-/// /// does not.)
-/// #[derive(Clone, Default)]
-/// struct Shared(Rc<RefCell<HashMap<String, String>>>);
-///
-/// impl PresenceStore for Shared {
-///     type Error = core::convert::Infallible;
-///     fn set(&mut self, key: &str, value: &str, _ttl: Duration) -> Result<(), Self::Error> {
-///         self.0.borrow_mut().insert(key.into(), value.into());
-///         Ok(())
-///     }
-///     fn delete_owned(&mut self, key: &str, owner: &str) -> Result<bool, Self::Error> {
-///         let mut map = self.0.borrow_mut();
-///         let mine = map.get(key).is_some_and(|v| v.starts_with(owner));
-///         if mine {
-///             map.remove(key);
+/// /// Runs the queued commands on a map (a real caller pipelines them to
+/// /// Redis; this map ignores TTLs, Redis does not).
+/// fn run(fleet: &mut Fleet<String>, store: &mut HashMap<String, String>) -> usize {
+///     let mut n = 0;
+///     for command in fleet.commands() {
+///         match command {
+///             StoreCommand::Set { key, value, .. } => { store.insert(key, value); }
+///             StoreCommand::DeleteOwned { key, owner, .. } => {
+///                 if store.get(&key).is_some_and(|v| v.starts_with(&owner)) {
+///                     store.remove(&key);
+///                 }
+///             }
 ///         }
-///         Ok(mine)
+///         n += 1;
 ///     }
-///     fn get_many(&mut self, keys: &[String]) -> Result<Vec<Option<String>>, Self::Error> {
-///         let map = self.0.borrow();
-///         Ok(keys.iter().map(|k| map.get(k).cloned()).collect())
-///     }
+///     n
 /// }
 ///
-/// let store = Shared::default();
+/// let mut store = HashMap::new();
 /// let presence = PresenceConfig::new().with_timeout(Duration::from_secs(30));
 /// let node = |name: &str| FleetConfig::new(name, 1).with_presence(presence);
-/// let mut a: Fleet<String, Shared> = Fleet::new(node("a"), store.clone())?;
-/// let mut b: Fleet<String, Shared> = Fleet::new(node("b"), store.clone())?;
+/// let mut a: Fleet<String> = Fleet::new(node("a"))?;
+/// let b: Fleet<String> = Fleet::new(node("b"))?;
 /// let at = Instant::from_secs;
 ///
-/// // alice is connected to node a; the first check-in is written at once,
-/// let came = a.check_in("alice", at(0))?;
-/// assert_eq!((came.local, came.store), (Change::CameOnline, Ok(StoreOp::Set)));
+/// // alice is connected to node a; her first check-in is written at once,
+/// assert_eq!(a.check_in("alice", at(0))?, Change::CameOnline);
+/// assert_eq!(run(&mut a, &mut store), 1);
 /// // refreshes only once per timeout / 3 (10 s).
-/// assert_eq!(a.check_in("alice", at(1))?.store, Ok(StoreOp::Nothing));
-/// assert_eq!(a.check_in("alice", at(10))?.store, Ok(StoreOp::Set));
-/// assert_eq!(store.0.borrow()["keepalive:presence:alice"], "a/1/0/10000000000");
+/// a.check_in("alice", at(1))?;
+/// assert_eq!(run(&mut a, &mut store), 0);
+/// a.check_in("alice", at(10))?;
+/// assert_eq!(run(&mut a, &mut store), 1);
+/// assert_eq!(store["keepalive:presence:alice"], "a/1/0/10000000000");
 ///
-/// // Node b answers from the store.
-/// let through_b = b.status("alice", at(12))?;
-/// assert_eq!(through_b, Status::Online { since: at(0), last_seen: at(10) });
-/// assert_eq!(b.status("bob", at(12))?, Status::Unknown);
+/// // Node b answers from the store: not online there, so it reads the key.
+/// let local = b.local_status("alice", at(12));
+/// let stored = store.get(&b.key("alice")).map(String::as_str);
+/// assert_eq!(b.judge(local, stored), Status::Online { since: at(0), last_seen: at(10) });
 ///
 /// // alice goes silent: node a finds her offline at 10 + 30 s and deletes
 /// // her key at once, so node b sees it too.
 /// assert_eq!(a.poll_expired(at(39)), None);
-/// let gone = a.poll_expired(at(40)).unwrap();
-/// assert_eq!((gone.local.as_str(), gone.store), ("alice", Ok(StoreOp::Deleted)));
-/// assert_eq!(b.status("alice", at(40))?, Status::Unknown);
+/// assert_eq!(a.poll_expired(at(40)).as_deref(), Some("alice"));
+/// assert_eq!(run(&mut a, &mut store), 1);
+/// assert!(store.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -133,11 +95,15 @@ impl<T, E> FleetOutcome<T, E> {
 /// [`check_in`](Self::check_in) for every frame from a client connected to
 /// this node, [`check_out`](Self::check_out) when it leaves. *Polling:*
 /// [`poll_timeout`](Self::poll_timeout) says when to call
-/// [`poll_expired`](Self::poll_expired). *Queries:* [`status`](Self::status)
-/// and [`statuses`](Self::statuses) for any client of the fleet,
-/// [`lookup`](Self::lookup) for the raw [`FleetRecord`], [`local`](Self::local)
-/// for this node's tracker. Each input returns an [`FleetOutcome`]: the local
-/// result and the [`StoreOp`] performed.
+/// [`poll_expired`](Self::poll_expired). *Commands:* after the inputs and
+/// polls of one turn, take every queued command with
+/// [`commands`](Self::commands) and run them as one pipeline; report a
+/// failed `Set` with [`failed`](Self::failed). *Reading:*
+/// [`local_status`](Self::local_status) answers without I/O; if it is not
+/// online, `GET` [`key`](Self::key) (or `MGET` several) and combine with
+/// [`judge`](Self::judge). [`BlockingFleet`] does all of this over a
+/// blocking [`PresenceStore`]; servers that track connections with
+/// [`Sessions`](crate::Sessions) use [`FleetMirror`] instead.
 ///
 /// # What is written, and when
 ///
@@ -194,99 +160,75 @@ impl<T, E> FleetOutcome<T, E> {
 ///
 /// # Reading
 ///
-/// [`status`](Self::status) answers from the local tracker, without I/O,
-/// when the client is online here. Otherwise it reads the key: present →
+/// [`local_status`](Self::local_status) answers from the local tracker,
+/// without I/O; when the client is not online here, the key decides
+/// ([`judge`](Self::judge)): present →
 /// [`Status::Online`] with the record's `since` and `last_seen` (times of the
 /// writer's clock; `last_seen` may lag the truth by up to `P`). Absent →
 /// the local answer, [`Status::Offline`] or [`Status::Unknown`]: an absent key
 /// cannot tell offline from never seen, so the store never makes an id
 /// `Offline`. A record written by this very incarnation for a client not
 /// online here is stale (its delete failed, or `poll_expired` has not run
-/// yet) and is ignored. Presence is judged by the key's existence on the store's own TTL
-/// clock, never by comparing times of different nodes, so node clocks need
+/// yet) and is ignored. Presence is judged by the key's existence on the
+/// store's own TTL clock, never by comparing times of different nodes, so node clocks need
 /// not agree.
 ///
-/// # Why the store is called, not returned
+/// # Running the commands
 ///
-/// Like the rest of the crate, `Fleet` does no I/O itself: the
-/// [`PresenceStore`] implementation does, and tests plug in a map. It
-/// calls the store synchronously instead of returning write commands for
-/// the caller to run, because the result of each command feeds back into
-/// the state: a failed write must be retried on the next check-in rather
-/// than skipped for a whole window, and a read decides what `status`
-/// returns. Returning commands would need an acknowledgement input per
-/// command and would let a caller reorder a write and a delete of the same
-/// key. A caller that wants batching or an async client can still
-/// implement the trait as a queue flushed in one pipeline (see the
-/// `fleet` benchmark).
-pub struct Fleet<K, St, S = RandomState> {
+/// The machine never waits for the store. A write is retried on the
+/// client's next due check-in if the caller reports it [failed](Self::failed)
+/// (no answer means success); a delete that fails is left to the key's
+/// TTL. Run the commands in the order they come, one drain after the
+/// other, on one connection (a Redis pipeline, or any client that keeps
+/// order): a write and a delete of one key must not swap. The queue holds
+/// at most one command per input; drain it every turn.
+pub struct Fleet<K, S = RandomState> {
     presence: Presence<K, S>,
-    store: St,
-    config: FleetConfig,
-    owner: String,
+    writer: Writer<K>,
     /// `write_every` in ns.
     period: u64,
-    ttl: Duration,
-    /// Ids whose latest write failed: rewritten on their next check-in.
-    retry: HashSet<K>,
-    /// Scratch buffers, reused so that a write allocates nothing.
-    key: String,
-    value: String,
     /// Latest `now` seen, in ns.
     now: u64,
 }
 
-impl<K, St> Fleet<K, St, RandomState>
-where
-    K: Hash + Eq + Clone + fmt::Display,
-    St: PresenceStore,
-{
+impl<K: Hash + Eq + Clone + fmt::Display> Fleet<K, RandomState> {
     /// A node with the default, DoS-resistant hasher for its local tracker.
     ///
-    /// Fails if `config` does not [validate](FleetConfig::validate). Touches
-    /// nothing in the store.
-    pub fn new(config: FleetConfig, store: St) -> Result<Self, FleetConfigError> {
-        Fleet::with_hasher(config, store, RandomState::new())
+    /// # Errors
+    ///
+    /// The problem [`FleetConfig::validate`] finds.
+    pub fn new(config: FleetConfig) -> Result<Self, FleetConfigError> {
+        Fleet::with_hasher(config, RandomState::new())
     }
 }
 
-impl<K, St, S> Fleet<K, St, S>
+impl<K, S> Fleet<K, S>
 where
     K: Hash + Eq + Clone + fmt::Display,
-    St: PresenceStore,
     S: BuildHasher,
 {
     /// A node whose local tracker hashes ids with `hasher` (see
     /// [`Presence::with_hasher`]).
     ///
-    /// Fails if `config` does not [validate](FleetConfig::validate). Touches
-    /// nothing in the store.
-    pub fn with_hasher(
-        config: FleetConfig,
-        store: St,
-        hasher: S,
-    ) -> Result<Self, FleetConfigError> {
+    /// # Errors
+    ///
+    /// The problem [`FleetConfig::validate`] finds.
+    pub fn with_hasher(config: FleetConfig, hasher: S) -> Result<Self, FleetConfigError> {
         config.validate()?;
         let presence = Presence::with_hasher(*config.presence(), hasher)
             .map_err(FleetConfigError::Presence)?;
         Ok(Fleet {
             presence,
-            store,
-            owner: config.owner(),
             // Validated: at most the timeout, at most a year.
             period: config.write_every().as_nanos() as u64,
-            ttl: config.ttl(),
-            config,
-            retry: HashSet::new(),
-            key: String::new(),
-            value: String::new(),
+            writer: Writer::new(config),
             now: 0,
         })
     }
 
     /// The configuration this node was built with.
     pub fn config(&self) -> &FleetConfig {
-        &self.config
+        &self.writer.config
     }
 
     /// This node's own tracker: its clients only (for
@@ -295,37 +237,20 @@ where
         &self.presence
     }
 
-    /// The store.
-    pub fn store(&self) -> &St {
-        &self.store
-    }
-
-    /// The store, mutably (to flush a queueing store, say).
-    pub fn store_mut(&mut self) -> &mut St {
-        &mut self.store
-    }
-
     /// The key under which `id` is stored.
     pub fn key<Q: fmt::Display + ?Sized>(&self, id: &Q) -> String {
-        let mut key = String::new();
-        record::push_key(&mut key, self.config.prefix(), id);
-        key
+        self.writer.key(id)
     }
 
     /// Records a frame from `id`, connected to this node, received at `now`,
-    /// and writes its key if [due](Self#what-is-written-and-when).
+    /// and queues a write of its key if
+    /// [due](Self#what-is-written-and-when).
     ///
     /// # Errors
     ///
     /// [`PresenceError::Full`] if the local tracker refused a new id; nothing
-    /// changed and nothing was written. A store failure is not an error of
-    /// the call: it is in [`FleetOutcome::store`] (the check-in counted locally,
-    /// and the write is retried on the next one).
-    pub fn check_in<Q>(
-        &mut self,
-        id: &Q,
-        now: Instant,
-    ) -> Result<FleetOutcome<Change, St::Error>, PresenceError>
+    /// changed and nothing was queued.
+    pub fn check_in<Q>(&mut self, id: &Q, now: Instant) -> Result<Change, PresenceError>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + fmt::Display + ToOwned<Owned = K> + ?Sized,
@@ -341,70 +266,44 @@ where
                     elapsed.checked_div(self.period)
                 };
                 let crossed = self.period == 0 || window(last_seen) != window(now);
-                let retry = !self.retry.is_empty() && self.retry.contains(id);
-                (since, crossed || retry)
+                (since, crossed || self.writer.has_failed(id))
             }
             // A new session, or (never, but harmless) a refresh the status
             // before did not foresee.
             _ => (now, true),
         };
-        if !due {
-            return Ok(FleetOutcome {
-                local: change,
-                store: Ok(StoreOp::Nothing),
-            });
+        if due {
+            self.writer.set(id.to_owned(), since, now_ns);
         }
-        let store = self.write(id, since, now_ns);
-        if store.is_ok() {
-            if !self.retry.is_empty() {
-                self.retry.remove(id);
-            }
-        } else {
-            self.retry.insert(id.to_owned());
-        }
-        Ok(FleetOutcome {
-            local: change,
-            store,
-        })
+        Ok(change)
     }
 
     /// Marks `id` offline here at `now` (it said goodbye, or its connection
     /// to this node closed) and returns its local status just before, as
-    /// [`Presence::check_out`] does. If it was online here, its key is
-    /// deleted unless another node or incarnation wrote it last.
-    pub fn check_out<Q>(&mut self, id: &Q, now: Instant) -> FleetOutcome<Status, St::Error>
+    /// [`Presence::check_out`] does. If it was online here, an
+    /// owner-checked delete of its key is queued.
+    pub fn check_out<Q>(&mut self, id: &Q, now: Instant) -> Status
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + fmt::Display + ?Sized,
+        Q: Hash + Eq + fmt::Display + ToOwned<Owned = K> + ?Sized,
     {
         let now = Instant::from_nanos(self.clamp(now));
         let before = self.presence.check_out(id, now);
-        if !self.retry.is_empty() {
-            self.retry.remove(id);
+        self.writer.forget_failure(id);
+        if before.is_online() {
+            self.writer.delete(id.to_owned());
         }
-        let store = if before.is_online() {
-            self.delete(id)
-        } else {
-            Ok(StoreOp::Nothing)
-        };
-        FleetOutcome {
-            local: before,
-            store,
-        }
+        before
     }
 
     /// The next id that went offline here by `now` (silent for the
-    /// timeout); call until `None`. Its key is deleted at once unless
-    /// another node or incarnation wrote it last. See
-    /// [`Presence::poll_expired`] for the order and cost.
-    pub fn poll_expired(&mut self, now: Instant) -> Option<FleetOutcome<K, St::Error>> {
+    /// timeout); call until `None`. An owner-checked delete of its key is
+    /// queued. See [`Presence::poll_expired`] for the order and cost.
+    pub fn poll_expired(&mut self, now: Instant) -> Option<K> {
         let now = self.clamp(now);
         let id = self.presence.poll_expired(Instant::from_nanos(now))?;
-        if !self.retry.is_empty() {
-            self.retry.remove(&id);
-        }
-        let store = self.delete(&id);
-        Some(FleetOutcome { local: id, store })
+        self.writer.delete(id.clone());
+        Some(id)
     }
 
     /// When to call [`poll_expired`](Self::poll_expired) next: the local
@@ -414,111 +313,57 @@ where
         self.presence.poll_timeout()
     }
 
-    /// The status of `id` in the whole fleet at `now`: from the local
-    /// tracker if it is online here, else from the store (see
-    /// [Reading](Self#reading)). One `GET` unless online here.
-    pub fn status<Q>(&mut self, id: &Q, now: Instant) -> Result<Status, St::Error>
+    /// The next queued store command, oldest first.
+    pub fn poll_command(&mut self) -> Option<StoreCommand<K>> {
+        self.writer.poll_command()
+    }
+
+    /// Takes every queued store command, oldest first: one pipeline.
+    pub fn commands(&mut self) -> std::collections::vec_deque::Drain<'_, StoreCommand<K>> {
+        self.writer.commands()
+    }
+
+    /// How many commands are queued.
+    pub fn pending(&self) -> usize {
+        self.writer.pending()
+    }
+
+    /// The caller could not run `command`: a failed `Set` is retried on
+    /// the client's next check-in (if it is still online here). Failed
+    /// deletes need no report: the key's TTL removes it.
+    pub fn failed(&mut self, command: &StoreCommand<K>) {
+        if self.writer.failed(command) && !self.presence.status(command.id(), self.at()).is_online()
+        {
+            self.writer.forget_failure(command.id());
+        }
+    }
+
+    /// Ids whose latest write failed and awaits a retry.
+    pub fn failures(&self) -> usize {
+        self.writer.failures()
+    }
+
+    /// The status of `id` as this node alone knows it at `now`, without
+    /// I/O. If it is not online, the store may know better: read
+    /// [`key`](Self::key) and [`judge`](Self::judge).
+    pub fn local_status<Q>(&self, id: &Q, now: Instant) -> Status
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + fmt::Display + ?Sized,
+        Q: Hash + Eq + ?Sized,
     {
-        let local = self
-            .presence
-            .status(id, Instant::from_nanos(self.now.max(now.as_nanos())));
-        if local.is_online() {
-            return Ok(local);
-        }
-        self.key.clear();
-        record::push_key(&mut self.key, self.config.prefix(), id);
-        let value = self.store.get(&self.key)?;
-        Ok(self.judge(local, value.as_deref()))
+        self.presence
+            .status(id, Instant::from_nanos(self.now.max(now.as_nanos())))
     }
 
-    /// [`status`](Self::status) of several ids, in order, with one `MGET`
-    /// for those not online here (none if all are).
-    pub fn statuses<'q, Q>(
-        &mut self,
-        ids: impl IntoIterator<Item = &'q Q>,
-        now: Instant,
-    ) -> Result<Vec<Status>, St::Error>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + fmt::Display + ?Sized + 'q,
-    {
-        let now = Instant::from_nanos(self.now.max(now.as_nanos()));
-        let mut out = Vec::new();
-        let mut keys = Vec::new();
-        for id in ids {
-            let local = self.presence.status(id, now);
-            if !local.is_online() {
-                keys.push(self.key(id));
-            }
-            out.push(local);
-        }
-        if keys.is_empty() {
-            return Ok(out);
-        }
-        let mut values = self.store.get_many(&keys)?.into_iter();
-        for status in out.iter_mut().filter(|s| !s.is_online()) {
-            *status = self.judge(*status, values.next().flatten().as_deref());
-        }
-        Ok(out)
+    /// The fleet-wide status of an id from its [`local_status`](Self::local_status)
+    /// and the value stored under its key (`None`: absent). See
+    /// [Reading](Self#reading).
+    pub fn judge(&self, local: Status, stored: Option<&str>) -> Status {
+        self.writer.judge(local, stored)
     }
 
-    /// The record stored for `id`, whoever wrote it: which node holds the
-    /// client, in which incarnation. `None` if the key is absent (offline,
-    /// or never seen) or its value is not a [`FleetRecord`].
-    pub fn lookup<Q: fmt::Display + ?Sized>(
-        &mut self,
-        id: &Q,
-    ) -> Result<Option<FleetRecord>, St::Error> {
-        self.key.clear();
-        record::push_key(&mut self.key, self.config.prefix(), id);
-        let value = self.store.get(&self.key)?;
-        Ok(value.as_deref().and_then(FleetRecord::parse))
-    }
-
-    /// Combines the local status of an id not online here with its stored
-    /// value.
-    fn judge(&self, local: Status, value: Option<&str>) -> Status {
-        let Some(record) = value.and_then(FleetRecord::parse) else {
-            return local;
-        };
-        let mine = record.node == self.config.node() && record.epoch == self.config.epoch();
-        if mine {
-            // Written here, for a client not online here: stale (its delete
-            // failed, or it awaits `poll_expired`).
-            return local;
-        }
-        Status::Online {
-            since: record.since,
-            last_seen: record.last_seen,
-        }
-    }
-
-    fn write<Q: fmt::Display + ?Sized>(
-        &mut self,
-        id: &Q,
-        since: Instant,
-        now: u64,
-    ) -> Result<StoreOp, St::Error> {
-        use core::fmt::Write as _;
-        self.key.clear();
-        record::push_key(&mut self.key, self.config.prefix(), id);
-        self.value.clear();
-        let _ = write!(self.value, "{}{}/{}", self.owner, since.as_nanos(), now);
-        self.store.set(&self.key, &self.value, self.ttl)?;
-        Ok(StoreOp::Set)
-    }
-
-    fn delete<Q: fmt::Display + ?Sized>(&mut self, id: &Q) -> Result<StoreOp, St::Error> {
-        self.key.clear();
-        record::push_key(&mut self.key, self.config.prefix(), id);
-        Ok(if self.store.delete_owned(&self.key, &self.owner)? {
-            StoreOp::Deleted
-        } else {
-            StoreOp::NotOwner
-        })
+    fn at(&self) -> Instant {
+        Instant::from_nanos(self.now)
     }
 
     /// Clamps `now` to the latest seen and records it.
@@ -528,12 +373,11 @@ where
     }
 }
 
-impl<K, St, S> fmt::Debug for Fleet<K, St, S> {
+impl<K, S> fmt::Debug for Fleet<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fleet")
-            .field("config", &self.config)
+            .field("config", &self.writer.config)
             .field("local", &self.presence)
-            .field("retry", &self.retry.len())
             .finish_non_exhaustive()
     }
 }

@@ -2,12 +2,15 @@
 
 use super::*;
 use crate::{PresenceConfig, PresenceConfigError, Rng};
+use core::time::Duration;
 use std::boxed::Box;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::string::ToString;
 use std::vec;
+use std::vec::Vec;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -106,12 +109,12 @@ fn config(node: &str, epoch: u64) -> FleetConfig {
     FleetConfig::new(node, epoch).with_presence(PresenceConfig::new().with_timeout(T))
 }
 
-fn node(name: &str, epoch: u64, store: &Mem) -> Fleet<String, Mem> {
-    Fleet::new(config(name, epoch), store.clone()).unwrap()
+fn node(name: &str, epoch: u64, store: &Mem) -> BlockingFleet<String, Mem> {
+    BlockingFleet::new(config(name, epoch), store.clone()).unwrap()
 }
 
 /// Checks `id` in at `now` with the store's clock at `now`; returns the op.
-fn check_in(fleet: &mut Fleet<String, Mem>, id: &str, now: Instant) -> StoreOp {
+fn check_in(fleet: &mut BlockingFleet<String, Mem>, id: &str, now: Instant) -> StoreOp {
     fleet.store().at(now);
     fleet.check_in(id, now).unwrap().store.unwrap()
 }
@@ -134,7 +137,8 @@ fn keys_are_prefixed_and_escaped_injectively() {
     ];
     let keys: HashSet<String> = ids.iter().map(|id| fleet.key(*id)).collect();
     assert_eq!(keys.len(), ids.len());
-    let other = Fleet::<String, Mem>::new(config("a", 1).with_prefix("app1:"), store).unwrap();
+    let other =
+        BlockingFleet::<String, Mem>::new(config("a", 1).with_prefix("app1:"), store).unwrap();
     assert_eq!(other.key("x:y"), "app1:x%3Ay");
 }
 
@@ -202,7 +206,7 @@ fn config_defaults_and_validation() {
         FleetConfigError::Presence(PresenceConfigError::TimeoutTooShort)
     );
     assert!(core::error::Error::source(&e).is_some());
-    assert!(Fleet::<String, Mem>::new(bad_presence, Mem::default()).is_err());
+    assert!(BlockingFleet::<String, Mem>::new(bad_presence, Mem::default()).is_err());
     assert!(e.to_string().contains("timeout"));
     assert!(FleetConfigError::BadNode.to_string().contains("node"));
 }
@@ -243,7 +247,7 @@ fn write_count_is_bounded_by_duration_over_period() {
     // The case: 10 clients every 100 ms for 3 s, timeout 900 ms.
     let store = Mem::default();
     let presence = PresenceConfig::new().with_timeout(Duration::from_millis(900));
-    let mut a: Fleet<String, Mem> = Fleet::new(
+    let mut a: BlockingFleet<String, Mem> = BlockingFleet::new(
         FleetConfig::new("a", 1).with_presence(presence),
         store.clone(),
     )
@@ -263,7 +267,7 @@ fn write_count_is_bounded_by_duration_over_period() {
     assert!(writes.iter().all(|&w| w == 11), "{writes:?}");
 
     let store = Mem::default();
-    let mut eager: Fleet<String, Mem> = Fleet::new(
+    let mut eager: BlockingFleet<String, Mem> = BlockingFleet::new(
         FleetConfig::new("a", 1)
             .with_presence(presence)
             .without_throttling(),
@@ -292,7 +296,7 @@ fn key_outlives_local_online_and_expires_within_ttl_after_the_last_check_in() {
         let config = FleetConfig::new("a", seed)
             .with_presence(PresenceConfig::new().with_timeout(timeout))
             .with_write_every(period);
-        let mut a: Fleet<u32, Mem> = Fleet::new(config, store.clone()).unwrap();
+        let mut a: BlockingFleet<u32, Mem> = BlockingFleet::new(config, store.clone()).unwrap();
         let key = a.key(&1u32);
         let t_ns = timeout.as_nanos() as u64;
         let mut now = 0u64;
@@ -530,7 +534,7 @@ fn time_going_backwards_is_clamped() {
 fn a_full_local_tracker_refuses_and_writes_nothing() {
     let store = Mem::default();
     let presence = PresenceConfig::new().with_timeout(T).with_capacity(1);
-    let mut a: Fleet<String, Mem> = Fleet::new(
+    let mut a: BlockingFleet<String, Mem> = BlockingFleet::new(
         FleetConfig::new("a", 1).with_presence(presence),
         store.clone(),
     )
@@ -544,13 +548,14 @@ fn a_full_local_tracker_refuses_and_writes_nothing() {
 fn works_through_dyn_and_borrowed_stores() {
     let mut mem = Mem::default();
     {
-        let borrowed: Fleet<String, &mut Mem> = Fleet::new(config("a", 1), &mut mem).unwrap();
+        let borrowed: BlockingFleet<String, &mut Mem> =
+            BlockingFleet::new(config("a", 1), &mut mem).unwrap();
         let mut borrowed = borrowed;
         borrowed.check_in("alice", at(0)).unwrap().store.unwrap();
         assert!(std::format!("{borrowed:?}").contains("Fleet"));
     }
     let boxed: Box<dyn PresenceStore<Error = &'static str>> = Box::new(mem.clone());
-    let mut b: Fleet<String, _> = Fleet::new(config("b", 1), boxed).unwrap();
+    let mut b: BlockingFleet<String, _> = BlockingFleet::new(config("b", 1), boxed).unwrap();
     assert!(b.status("alice", at(1)).unwrap().is_online());
     assert_eq!(b.store_mut().get("nothing"), Ok(None));
     assert_eq!(b.config().node(), "b");

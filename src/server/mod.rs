@@ -383,10 +383,10 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> Sessions<K, S> {
                 // its memory back.
                 self.reports.shrink_to(REPORTS_KEEP);
             }
-            if self.clients.is_due(now) {
-                if let Some((key, reason)) = self.clients.poll(now) {
-                    return Some(ServerAction::Offline(key, reason));
-                }
+            if self.clients.is_due(now)
+                && let Some((key, reason)) = self.clients.poll(now)
+            {
+                return Some(ServerAction::Offline(key, reason));
             }
             if !self.wheel.is_due(now) {
                 return None;

@@ -94,7 +94,7 @@ pub fn decode_server_config(b: &mut Bytes<'_>) -> SessionsConfig {
         .with_forget_after(ms(maybe_zero(b)))
         .with_capacity(usize::from(b.below(7)))
         .with_max_per_id(u32::from(b.below(4)));
-    if b.u8() % 16 == 0 {
+    if b.u8().is_multiple_of(16) {
         config.with_heartbeat(ServerHeartbeat::ping(ms(5), ms(6)))
     } else {
         config
@@ -327,7 +327,7 @@ fn w_connections(s: ClientStatus) -> usize {
 pub fn check(data: &[u8]) -> Result<(), String> {
     let mut b = Bytes::new(data);
     let config = decode_server_config(&mut b);
-    let start = if b.u8() % 4 == 0 {
+    let start = if b.u8().is_multiple_of(4) {
         u64::MAX - 100_000_000_000
     } else {
         0
