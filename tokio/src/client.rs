@@ -1,1 +1,0 @@
-//! The kept-alive WebSocket client.

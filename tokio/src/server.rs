@@ -1,1 +1,0 @@
-//! The server: each accepted socket under the server machine, one shared timer.
