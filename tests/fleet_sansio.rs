@@ -1,6 +1,7 @@
 //! The sans-IO fleet machines on their own: commands as values, batched
 //! per turn, failures retried, the connection-derived mirror, and one run
 //! of the commands over an async store.
+#![cfg(feature = "std")]
 
 use std::collections::HashMap;
 use std::sync::Arc;
