@@ -24,9 +24,10 @@ use crate::{Instant, Status};
 /// `T + P`: if this node dies, the keys of its clients expire between `T`
 /// and `T + P` after its last refresh, with nobody cleaning up. Frames cost
 /// nothing here; refreshes are O(due) through a queue in due order (every
-/// refresh is `P` after the previous one). The commands, their order and
-/// failures work as for [`Fleet`](super::Fleet#running-the-commands); a
-/// failed write is retried by the next refresh.
+/// refresh is `P` after the previous one). Run the commands in order as
+/// for [`Fleet`](super::Fleet#running-the-commands); failures need no
+/// report: the next refresh rewrites the key, a failed delete is left to
+/// the TTL.
 ///
 /// ```
 /// use core::time::Duration;
@@ -160,14 +161,6 @@ impl<K: Hash + Eq + Clone + fmt::Display> FleetMirror<K> {
     /// Takes every queued store command, oldest first: one pipeline.
     pub fn commands(&mut self) -> std::collections::vec_deque::Drain<'_, StoreCommand<K>> {
         self.writer.commands()
-    }
-
-    /// The caller could not run `command`. Nothing more is needed: the
-    /// next refresh rewrites the key; this only counts it.
-    pub fn failed(&mut self, command: &StoreCommand<K>) {
-        let _ = self.writer.failed(command);
-        // Refreshes retry on their own: keep no retry state.
-        self.writer.forget_failure(command.id());
     }
 
     /// The fleet-wide status of an id not online here, from the value
