@@ -9,6 +9,8 @@ use crate::event::{Action, Actions, CloseReason, Event, TransportId};
 use crate::state::State;
 use crate::time::Instant;
 
+mod advice;
+
 /// What to do once the transport being closed has ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Then {
@@ -57,7 +59,9 @@ enum Phase {
 /// [`connect`](Connection::connect), [`close`](Connection::close),
 /// [`handle`](Connection::handle) for the current transport's events,
 /// [`handle_from`](Connection::handle_from) for events tagged with the
-/// transport they came from (late events of replaced transports are dropped).
+/// transport they came from (late events of replaced transports are dropped),
+/// [`retry_after`](Connection::retry_after) when the server advised a delay
+/// (`Retry-After`, close code 1013), before the `Closed` that follows it.
 ///
 /// **Polling**: after every input, ask [`poll_timeout`](Connection::poll_timeout)
 /// when to send the next [`Event::Tick`]. It is a soft deadline: a tick
@@ -79,8 +83,9 @@ enum Phase {
 /// 3. *Lock.* One disconnect schedules exactly one reconnect, whatever mix
 ///    of `Error` and `Closed` arrives.
 /// 4. *One transport.* No `Connect` until the previous transport ended.
-/// 5. *Backoff.* Reconnect delays follow the [`Backoff`]; the attempt
-///    counter resets once a connection stayed open `min_uptime`.
+/// 5. *Backoff.* Reconnect delays follow the [`Backoff`], raised to a
+///    server-advised delay when there is one; the attempt counter resets
+///    once a connection stayed open `min_uptime`.
 /// 6. *Close is final.* After [`close`](Connection::close) nothing but the
 ///    close escalation (`Abort`) is emitted until the next `connect`.
 /// 7. *Late tick.* A tick more than `timeout` past the heartbeat deadline
@@ -150,6 +155,9 @@ pub struct Connection {
     transport: u32,
     /// Reconnects since the last connection that stayed up `min_uptime`.
     attempt: u32,
+    /// A server-advised floor for the next reconnect delay, in milliseconds
+    /// (0: none), see [`Connection::retry_after`].
+    advised_ms: u32,
 }
 
 impl Connection {
@@ -179,6 +187,7 @@ impl Connection {
             srtt: None,
             transport: 0,
             attempt: 0,
+            advised_ms: 0,
         })
     }
 
@@ -214,6 +223,7 @@ impl Connection {
     /// reconnect, and sends no more heartbeats. `connect` starts again.
     pub fn close(&mut self, now: Instant) -> Actions {
         let now = self.advance(now);
+        self.advised_ms = 0;
         match self.phase {
             Phase::Connecting { .. } | Phase::Open { .. } => {
                 self.begin_close(now, CloseReason::User, Then::Stop)
@@ -405,6 +415,7 @@ impl Connection {
             self.rng = Rng::new(self.rng.next_u64() ^ now.as_nanos());
         }
         self.transport = self.transport.wrapping_add(1).max(1);
+        self.advised_ms = 0;
         self.phase = Phase::Connecting {
             deadline: now.add_millis(self.settings.connect_ms),
         };
@@ -450,8 +461,13 @@ impl Connection {
         }
         self.attempt = self.attempt.saturating_add(1);
         let previous = Duration::from_nanos(self.last_delay);
-        let delay = self.backoff.delay(self.attempt, previous, &mut self.rng);
+        let mut delay = self.backoff.delay(self.attempt, previous, &mut self.rng);
+        // Decorrelated jitter follows the backoff's own delays, not advice.
         self.last_delay = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        if self.advised_ms != 0 {
+            delay = delay.max(self.advised(self.advised_ms));
+            self.advised_ms = 0;
+        }
         self.phase = Phase::Waiting { until: now + delay };
         Action::ScheduleReconnect {
             delay,
@@ -461,6 +477,7 @@ impl Connection {
 
     fn give_up(&mut self) -> Action {
         self.phase = Phase::Failed;
+        self.advised_ms = 0;
         Action::GiveUp {
             attempts: self.attempt,
         }

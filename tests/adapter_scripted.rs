@@ -353,3 +353,56 @@ fn hanging_connect_hits_the_connect_timeout() {
         );
     }
 }
+
+/// An overloaded server closes the open socket with 1013 and answers the
+/// upgrades with 503, both advising 3 s: every reconnect waits 3–4.5 s
+/// instead of the 200 ms..2 s backoff, and the first one after the server
+/// recovers connects.
+#[test]
+fn server_advised_delays_hold_reconnects_off() {
+    let run = scenario(config(), options(), |n, handle| {
+        at(n, 500, Hook::Mode(Mode::Busy(3000)));
+        at(n, 9000, Hook::Mode(Mode::Up));
+        at(n, 16000, Hook::Close(handle.clone()));
+    });
+    let delays: Vec<Duration> = run
+        .notices
+        .iter()
+        .filter_map(|(_, n)| match n {
+            Notice::Reconnecting { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    assert!(delays.len() >= 3, "{delays:?}");
+    for delay in &delays {
+        assert!((ms(3000)..=ms(4500)).contains(delay), "{delays:?}");
+    }
+    let connects = times(&run, |n| matches!(n, Notice::Connecting { .. }));
+    for pair in connects.windows(2) {
+        assert!(pair[1] - pair[0] >= 3000, "{connects:?}");
+    }
+    assert_eq!(
+        times(&run, |n| matches!(n, Notice::Connected { .. })).len(),
+        2
+    );
+    assert_eq!(run.outcome.exit, Exit::Stopped);
+    insta::assert_snapshot!(run.log.join("\n"));
+}
+
+/// `Handle::reconnect` while waiting out a long delay connects at once.
+#[test]
+fn reconnect_now_cuts_the_wait_short() {
+    let config = config().with_backoff(Backoff::fixed(ms(60_000)));
+    let run = scenario(config, options(), |n, handle| {
+        at(n, 500, Hook::Mode(Mode::Down));
+        at(n, 1000, Hook::Mode(Mode::Up));
+        at(n, 1200, Hook::Reconnect(handle.clone()));
+        at(n, 2000, Hook::Close(handle.clone()));
+    });
+    let connects = times(&run, |n| matches!(n, Notice::Connecting { .. }));
+    assert_eq!(connects, [0, 1200]);
+    assert_eq!(
+        times(&run, |n| matches!(n, Notice::Connected { .. })),
+        [20, 1220]
+    );
+}

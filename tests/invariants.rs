@@ -71,6 +71,8 @@ fn op_group() -> impl Strategy<Value = Vec<Op>> {
         10 => event().prop_map(|e| vec![Op::Handle(e)]),
         4 => (whose(), event()).prop_map(|(w, e)| vec![Op::HandleFrom(w, e)]),
         6 => step().prop_map(|s| vec![Op::Advance(s)]),
+        2 => prop_oneof![0u64..20_000, Just(3_600_000)]
+            .prop_map(|ms| vec![Op::RetryAfter(Duration::from_millis(ms))]),
         1 => (heartbeat_duration(), heartbeat_duration())
             .prop_map(|(interval, timeout)| vec![Op::SetHeartbeat { interval, timeout }]),
         8 => Just(vec![Op::Advance(Step::ToDeadline), Op::Handle(Event::Tick)]),

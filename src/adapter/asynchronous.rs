@@ -367,7 +367,7 @@ impl<T: Transport, S: Sleep> Client<T, S> {
         let now = sleep.now();
         match woke {
             Some((id, recv)) => {
-                if matches!(recv, Recv::Closed | Recv::Rejected) {
+                if matches!(recv, Recv::Closed | Recv::Rejected | Recv::RetryAfter(_)) {
                     *socket = None;
                 }
                 driver.received(id, recv, now);

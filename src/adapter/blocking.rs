@@ -346,7 +346,7 @@ impl<T: Transport, C: Timer> Client<T, C> {
                     .transport
                     .recv(sock, until.saturating_duration_since(now));
                 let id = *id;
-                if matches!(recv, Recv::Closed | Recv::Rejected) {
+                if matches!(recv, Recv::Closed | Recv::Rejected | Recv::RetryAfter(_)) {
                     *socket = None;
                 }
                 self.driver.received(id, recv, self.timer.now());

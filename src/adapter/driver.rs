@@ -133,11 +133,15 @@ impl<E> Driver<E> {
         !self.stopping
     }
 
-    /// Applies a [`Handle::close`], once.
+    /// Applies a [`Handle::close`] (once) and a [`Handle::reconnect`].
     pub(crate) fn check_stop(&mut self, now: Instant) {
         if !self.stopping && self.handle.stop_requested() {
             self.stopping = true;
             let actions = self.conn.close(now);
+            self.apply(actions, now);
+        }
+        if self.handle.take_reconnect() && !self.stopping && self.conn.state() == State::Waiting {
+            let actions = self.conn.connect(now);
             self.apply(actions, now);
         }
     }
@@ -163,6 +167,9 @@ impl<E> Driver<E> {
     /// Opening transport `id` failed.
     pub(crate) fn connect_failed(&mut self, id: TransportId, error: ConnectError<E>, now: Instant) {
         let rejected = matches!(error, ConnectError::Rejected(_));
+        if let ConnectError::RetryAfter(_, delay) = error {
+            self.advise(id, delay, now);
+        }
         self.steps
             .push_back(Step::Notify(Notice::Error(error.into_inner())));
         if rejected {
@@ -185,6 +192,10 @@ impl<E> Driver<E> {
             Recv::Data => self.feed(id, Event::Message, now),
             Recv::Closed => self.ended(id, Cause::PeerClosed, Event::Closed, now),
             Recv::Rejected => self.ended(id, Cause::Rejected, Event::Rejected, now),
+            Recv::RetryAfter(delay) => {
+                self.advise(id, delay, now);
+                self.ended(id, Cause::PeerClosed, Event::Closed, now);
+            }
             Recv::Timeout => self.tick(now),
             Recv::Error(error) => {
                 self.steps.push_back(Step::Notify(Notice::Error(error)));
@@ -214,6 +225,14 @@ impl<E> Driver<E> {
     }
 
     // ----- inside -----
+
+    /// Server advice about transport `id`, dropped if `id` is stale.
+    fn advise(&mut self, id: TransportId, delay: Duration, now: Instant) {
+        if self.conn.transport() == Some(id) {
+            let actions = self.conn.retry_after(delay, now);
+            self.apply(actions, now);
+        }
+    }
 
     fn answered(&mut self, id: TransportId, now: Instant) {
         self.feed(id, Event::Pong, now);

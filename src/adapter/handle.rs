@@ -56,6 +56,8 @@ struct Shared {
 struct Inner {
     queue: VecDeque<Message>,
     stop: bool,
+    /// [`Handle::reconnect`] was called and the driver has not seen it yet.
+    reconnect: bool,
     finished: bool,
     wake: Wake,
 }
@@ -122,6 +124,18 @@ impl Handle {
         inner.wake();
     }
 
+    /// Reconnects now if the driver is waiting out a backoff (or a
+    /// server-advised delay): the network came back, or the user pressed
+    /// "retry". The pending timer is cancelled and no attempt is counted
+    /// twice ([`Connection::connect`](crate::Connection::connect) in
+    /// `Waiting`). While connecting or connected it does nothing; after
+    /// [`close`](Handle::close) nothing either.
+    pub fn reconnect(&self) {
+        let mut inner = self.lock();
+        inner.reconnect = true;
+        inner.wake();
+    }
+
     /// Whether the run loop has returned.
     pub fn is_finished(&self) -> bool {
         self.lock().finished
@@ -141,6 +155,11 @@ impl Handle {
 
     pub(crate) fn stop_requested(&self) -> bool {
         self.lock().stop
+    }
+
+    /// Takes a pending [`reconnect`](Handle::reconnect) request.
+    pub(crate) fn take_reconnect(&self) -> bool {
+        core::mem::take(&mut self.lock().reconnect)
     }
 
     pub(crate) fn pop(&self) -> Option<Message> {
@@ -167,8 +186,9 @@ impl Handle {
         self.lock().wake = Wake::Thread(std::thread::current());
     }
 
-    /// Async driver: ready when there is a stop to handle (if `want_stop`)
-    /// or a message to send (if `want_messages`); otherwise wake `cx` later.
+    /// Async driver: ready when there is a stop to handle (if `want_stop`),
+    /// a message to send (if `want_messages`) or a reconnect request;
+    /// otherwise wake `cx` later.
     pub(crate) fn poll_signal(
         &self,
         cx: &mut Context<'_>,
@@ -176,7 +196,10 @@ impl Handle {
         want_messages: bool,
     ) -> Poll<()> {
         let mut inner = self.lock();
-        if (want_stop && inner.stop) || (want_messages && !inner.queue.is_empty()) {
+        if (want_stop && inner.stop)
+            || (want_messages && !inner.queue.is_empty())
+            || inner.reconnect
+        {
             return Poll::Ready(());
         }
         match &mut inner.wake {

@@ -235,6 +235,10 @@ pub enum Recv<E> {
     /// example a WebSocket close with code 1008, policy violation): no
     /// reconnect follows.
     Rejected,
+    /// The transport has ended and the peer asked us to stay away at least
+    /// this long (a WebSocket close with code 1013, Try Again Later): the
+    /// reconnect waits for it, see [`Connection::retry_after`](crate::Connection::retry_after).
+    RetryAfter(Duration),
     /// The deadline passed with nothing received (blocking transports).
     Timeout,
     /// The transport failed; the driver closes it and reconnects.
@@ -249,13 +253,19 @@ pub enum ConnectError<E> {
     /// The peer refused us for good (HTTP 401 or 403 on the upgrade): the
     /// driver gives up instead of reconnecting.
     Rejected(E),
+    /// The peer is overloaded and said when to come back (HTTP 503 or 429
+    /// with `Retry-After`): retried after at least that long, see
+    /// [`Connection::retry_after`](crate::Connection::retry_after).
+    RetryAfter(E, Duration),
 }
 
 impl<E> ConnectError<E> {
     /// The transport's error.
     pub fn into_inner(self) -> E {
         match self {
-            ConnectError::Failed(e) | ConnectError::Rejected(e) => e,
+            ConnectError::Failed(e)
+            | ConnectError::Rejected(e)
+            | ConnectError::RetryAfter(e, _) => e,
         }
     }
 }

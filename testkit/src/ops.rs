@@ -23,6 +23,9 @@ pub enum Op {
     HandleFrom(Whose, Event),
     /// Moves the caller's clock; no input.
     Advance(Step),
+    /// `retry_after(delay, now)`: the server advised a delay (HTTP
+    /// `Retry-After`, close code 1013), zero and beyond the cap included.
+    RetryAfter(Duration),
     /// `set_heartbeat(interval, timeout)` (server-provided values), valid or
     /// not.
     SetHeartbeat {
@@ -109,7 +112,11 @@ impl Op {
                 interval: decode_heartbeat(b),
                 timeout: decode_heartbeat(b),
             },
-            _ => Op::Advance(Step::ToDeadline),
+            _ => match b.u8() % 4 {
+                0 => Op::Advance(Step::ToDeadline),
+                1 => Op::RetryAfter(Duration::from_secs(3600 + u64::from(b.u8()))),
+                _ => Op::RetryAfter(Duration::from_millis(u64::from(b.u16()))),
+            },
         }
     }
 
@@ -124,6 +131,16 @@ impl Op {
                 out.push(18);
                 step.encode(out);
             }
+            Op::RetryAfter(delay) => match delay.as_secs().checked_sub(3600) {
+                Some(hours) if delay.subsec_nanos() == 0 && hours <= 255 => {
+                    out.extend([31, 1, hours as u8]);
+                }
+                _ => {
+                    let ms = u16::try_from(delay.as_millis()).unwrap_or(u16::MAX);
+                    out.extend([31, 2]);
+                    out.extend(ms.to_le_bytes());
+                }
+            },
             Op::SetHeartbeat { interval, timeout } => {
                 out.push(30);
                 encode_heartbeat(interval, out);
@@ -249,6 +266,7 @@ impl fmt::Display for Op {
             Op::Handle(event) => write!(f, "{event}"),
             Op::HandleFrom(whose, event) => write!(f, "{event} from {whose}"),
             Op::Advance(step) => write!(f, "clock {step}"),
+            Op::RetryAfter(delay) => write!(f, "retry_after({delay:?})"),
             Op::SetHeartbeat { interval, timeout } => {
                 write!(f, "set_heartbeat({interval:?}, {timeout:?})")
             }

@@ -32,6 +32,9 @@ pub enum Mode {
     Silent,
     /// Refuses for good (HTTP 401).
     Reject,
+    /// Overloaded: open sockets are closed with 1013 (Try Again Later) and
+    /// connects refused with HTTP 503, both advising this many ms.
+    Busy(u64),
 }
 
 /// Something scheduled at a virtual time.
@@ -39,6 +42,7 @@ pub enum Hook {
     Mode(Mode),
     Send(Handle, &'static str),
     Close(Handle),
+    Reconnect(Handle),
 }
 
 pub struct Net {
@@ -109,12 +113,17 @@ impl Net {
                 Hook::Mode(mode) => {
                     self.note(format_args!("== server {mode:?}"));
                     self.mode = mode;
-                    if mode == Mode::Down {
+                    let end = match mode {
                         // Killed: every open socket is reset now.
+                        Mode::Down => Some(Recv::Closed),
+                        Mode::Busy(ms) => Some(Recv::RetryAfter(Duration::from_millis(ms))),
+                        _ => None,
+                    };
+                    if let Some(end) = end {
                         let now = self.now;
                         self.inbox.clear();
                         for id in 1..=self.next_socket {
-                            self.inbox.push_back((now, id, Recv::Closed));
+                            self.inbox.push_back((now, id, end.clone()));
                         }
                     }
                 }
@@ -125,6 +134,10 @@ impl Net {
                 Hook::Close(handle) => {
                     self.note("app   close");
                     handle.close();
+                }
+                Hook::Reconnect(handle) => {
+                    self.note("app   reconnect");
+                    handle.reconnect();
                 }
             }
         }
@@ -174,6 +187,10 @@ impl Net {
             }
             Mode::Down => Err(ConnectError::Failed("connection refused".into())),
             Mode::Reject => Err(ConnectError::Rejected("HTTP 401".into())),
+            Mode::Busy(ms) => Err(ConnectError::RetryAfter(
+                "HTTP 503".into(),
+                Duration::from_millis(ms),
+            )),
             Mode::Silent => Ok(None),
         }
     }

@@ -66,6 +66,13 @@ impl Trace {
         self.record(at, "close()", actions)
     }
 
+    /// A server-advised delay (`Retry-After`, close code 1013).
+    pub fn retry_after(&mut self, at: Instant, delay: Duration) -> Vec<Action> {
+        self.now = at;
+        let actions = self.conn.retry_after(delay, at);
+        self.record(at, &format!("retry after {delay:?}"), actions)
+    }
+
     /// An event of the current transport.
     pub fn event(&mut self, at: Instant, event: Event) -> Vec<Action> {
         self.now = at;

@@ -11,9 +11,11 @@ use keepalive::{
 
 use crate::ops::{Op, Step, Whose};
 
+mod advice;
 mod report;
 mod state;
 
+use advice::within_advice;
 use report::Record;
 pub use report::Violation;
 
@@ -103,11 +105,13 @@ pub struct InvariantChecker {
     reconnect_at: Option<Instant>,
     /// The expected `attempt()`.
     attempt: u32,
+    /// The server-advised floor for the next scheduled reconnect (capped).
+    advised: Option<Duration>,
     history: Vec<Record>,
 }
 
 /// Milliseconds precision, as a `Config` keeps durations.
-fn whole_ms(d: Duration) -> Duration {
+pub(super) fn whole_ms(d: Duration) -> Duration {
     Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
@@ -130,6 +134,7 @@ impl InvariantChecker {
             gave_up: false,
             reconnect_at: None,
             attempt: 0,
+            advised: None,
             history: Vec::new(),
         })
     }
@@ -193,6 +198,7 @@ impl InvariantChecker {
                 self.set_heartbeat(op, interval, timeout)?;
                 Actions::default()
             }
+            Op::RetryAfter(delay) => self.retry_after(op, delay)?,
             _ => self.input(op)?,
         };
         self.check_state()?;
@@ -213,6 +219,16 @@ impl InvariantChecker {
             Step::PastDeadline(n) => poll.map_or(self.clock, |p| p + ms(n)),
             Step::Back(n) => self.clock.saturating_sub(ms(n)),
         };
+    }
+
+    /// The connection resets the counter at any input once open min_uptime.
+    fn uptime_reset(&mut self, state: State, now: Instant) {
+        if state == State::Open
+            && let Some(opened) = self.live.and_then(|l| l.opened_at)
+            && now.saturating_duration_since(opened) >= self.min_uptime
+        {
+            self.attempt = 0;
+        }
     }
 
     fn set_heartbeat(
@@ -288,13 +304,7 @@ impl InvariantChecker {
             (Some(_), Some(id)) => self.live.is_some_and(|l| l.id == id.get()),
         };
 
-        // The connection resets the counter at any input once open min_uptime.
-        if state == State::Open
-            && let Some(opened) = self.live.and_then(|l| l.opened_at)
-            && now.saturating_duration_since(opened) >= self.min_uptime
-        {
-            self.attempt = 0;
-        }
+        self.uptime_reset(state, now);
         if matches!(state, State::Idle | State::Stopped | State::Failed)
             && op != Op::Connect
             && actions.len() != 0
@@ -337,6 +347,7 @@ impl InvariantChecker {
             Op::Close => {
                 self.user_stopped = true;
                 self.reconnect_at = None;
+                self.advised = None;
                 if let Some(live) = &mut self.live {
                     live.intent = Intent::Stop;
                 }
@@ -439,6 +450,7 @@ impl InvariantChecker {
                     }
                     self.last_id = id.get();
                     self.reconnect_at = None;
+                    self.advised = None;
                     self.live = Some(Live {
                         id: id.get(),
                         connect_at: now,
@@ -495,9 +507,18 @@ impl InvariantChecker {
                         )));
                     }
                     let (lo, hi) = self.config.backoff().bounds(attempt);
-                    if delay < lo || delay > hi {
+                    let in_backoff = lo <= delay && delay <= hi;
+                    let fits = match self.advised.take() {
+                        None => in_backoff,
+                        // max(backoff, advice): the advice wins or the backoff does.
+                        Some(advice) => {
+                            delay >= advice && (in_backoff || within_advice(delay, advice))
+                        }
+                    };
+                    if !fits {
                         return Err(self.fail(format!(
-                            "delay {delay:?} for attempt {attempt} outside bounds [{lo:?}, {hi:?}]"
+                            "delay {delay:?} for attempt {attempt} outside bounds [{lo:?}, {hi:?}] (advice {:?})",
+                            self.advised
                         )));
                     }
                     self.attempt = attempt;
@@ -507,6 +528,7 @@ impl InvariantChecker {
                     let Some((live, end)) = ended else {
                         return Err(self.fail("give up without a disconnect".into()));
                     };
+                    self.advised = None;
                     let limit = self.config.max_attempts();
                     let reached = limit.is_some_and(|m| self.attempt >= m);
                     if live.intent != Intent::Reconnect || !(end == End::Rejected || reached) {
