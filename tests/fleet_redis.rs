@@ -37,7 +37,7 @@ const T: Duration = Duration::from_millis(900);
 const P: Duration = Duration::from_millis(300);
 const TTL: Duration = Duration::from_millis(1200);
 /// Slack for scheduling on a loaded 2-core machine.
-const MARGIN: Duration = Duration::from_millis(600);
+const MARGIN: Duration = Duration::from_millis(1200);
 const WAIT: Duration = Duration::from_secs(5);
 
 /// A fresh redis-server, or `None` (after the skip line) when it is not
