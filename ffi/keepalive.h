@@ -235,6 +235,12 @@ int32_t ka_handle_ms(int32_t h, int32_t event, double now_ms);
  * current one (a late close of a replaced socket cannot reconnect twice). */
 int32_t ka_handle_from_ns(int32_t h, uint32_t transport, int32_t event, uint64_t now_ns);
 int32_t ka_handle_from_ms(int32_t h, uint32_t transport, int32_t event, double now_ms);
+/* The server advised a delay before the next reconnect (HTTP 503/429 with
+ * Retry-After, close code 1013): call it before the CLOSED event. The next
+ * reconnect waits max(backoff, delay capped at 5 min + 0-50 % jitter). While
+ * waiting it may move the pending reconnect later (a SCHEDULE_RECONNECT). */
+int32_t ka_retry_after_ns(int32_t h, uint64_t delay_ns, uint64_t now_ns);
+int32_t ka_retry_after_ms(int32_t h, double delay_ms, double now_ms);
 /* Changes the heartbeat interval and timeout of a live connection (server-
  * provided values). KA_OK or a config error; call ka_poll_timeout_* again. */
 int32_t ka_set_heartbeat(int32_t h, double interval_ms, double timeout_ms);

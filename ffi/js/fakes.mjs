@@ -90,7 +90,7 @@ export function fakeWebSocket(clock, log) {
     open() { this.readyState = 1; this.onopen?.({ type: 'open' }); }
     message(data) { this.onmessage?.({ type: 'message', data }); }
     error() { this.onerror?.({ type: 'error' }); }
-    closed(code = 1006) { this.readyState = 3; this.onclose?.({ type: 'close', code }); }
+    closed(code = 1006, reason = "") { this.readyState = 3; this.onclose?.({ type: "close", code, reason }); }
   };
 }
 

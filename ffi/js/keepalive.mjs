@@ -111,6 +111,10 @@ const registry = new FinalizationRegistry(({ ka, handle }) => ka.ka_free(handle)
  * - `queueLimit` (64): messages kept while disconnected.
  * - `isRejected(closeEvent)`: a close that means "never come back" (default:
  *   code 1008, policy violation): the socket gives up instead of reconnecting.
+ * - `retryDelay(closeEvent)`: ms the server asked us to stay away, or 0 (default:
+ *   code 1013 Try Again Later, the reason's leading digits in seconds, else 5 s;
+ *   code 1012 Service Restart, 1 s). The next reconnect waits at least that,
+ *   plus 0-50 % jitter, capped at 5 min (`retryAfter`).
  * - Callbacks: `onopen`, `onmessage`, `onclose`, `onerror`, `onstatechange({ state, previous })`,
  *   `onreconnecting({ delay, attempt })`, `ongiveup({ attempts })`; also settable as properties.
  * - For tests: `WebSocket`, `now` (ms), `setTimeout`, `clearTimeout`.
@@ -196,6 +200,16 @@ export class KeepAliveSocket {
     this.#stopped = true;
     this.#queue.length = 0;
     this.#input(this.#ka.ka_close_ms(this.#h, this.#now()), true);
+  }
+
+  /**
+   * The server asked us to wait `delay` ms before reconnecting: the next
+   * reconnect waits at least that (plus 0-50 % jitter, capped at 5 min); while
+   * waiting, the pending reconnect only moves later. Close codes 1013 and 1012
+   * call it by themselves (`retryDelay` option).
+   */
+  retryAfter(delay) {
+    this.#input(this.#ka.ka_retry_after_ms(this.#h, delay, this.#now()), true);
   }
 
   /** Changes the heartbeat interval and timeout (ms), e.g. to values the server sent. */
@@ -295,6 +309,8 @@ export class KeepAliveSocket {
     ws.onclose = (ev) => {
       if (this.#ws === ws) this.#ws = null;
       const rejected = (this.#o.isRejected ?? ((e) => e.code === 1008))(ev);
+      const advised = (this.#o.retryDelay ?? retryDelay)(ev);
+      if (advised > 0 && Number(this.#ka.ka_transport(this.#h)) === id) this.retryAfter(advised);
       this.#event(id, rejected ? EVENT_REJECTED : EVENT_CLOSED);
       this.onclose?.(ev);
     };
@@ -341,6 +357,15 @@ function pick(table, name, what) {
   const value = table[name];
   if (value === undefined) throw new TypeError(`keepalive: ${what} must be one of ${Object.keys(table).join(', ')}`);
   return value;
+}
+
+// The default `retryDelay`: 1013 (Try Again Later) advises the seconds its
+// reason starts with, else 5 s; 1012 (Service Restart) 1 s; anything else none.
+function retryDelay(ev) {
+  if (ev.code === 1012) return 1000;
+  if (ev.code !== 1013) return 0;
+  const secs = /^\s*(\d+)/.exec(ev.reason ?? '');
+  return secs ? Number(secs[1]) * 1000 : 5000;
 }
 
 function randomSeed() {

@@ -221,6 +221,23 @@ pub fn handle_from(h: i32, transport: u32, event_code: i32, now: Result<Instant,
     input(h, args, |c, (e, now)| c.handle_from(id, e, now))
 }
 
+/// `Connection::retry_after`: a server-advised delay, `delay_ms` (NaN is
+/// refused; negative is no advice).
+pub fn retry_after(h: i32, delay: Result<Duration, i32>, now: Result<Instant, i32>) -> i32 {
+    let args = delay.and_then(|d| Ok((d, now?)));
+    input(h, args, |c, (d, now)| c.retry_after(d, now))
+}
+
+/// `delay_ns` as a [`Duration`] (always valid).
+pub fn ns_delay(delay_ns: u64) -> Result<Duration, i32> {
+    Ok(Duration::from_nanos(delay_ns))
+}
+
+/// `delay_ms` as a [`Duration`] (NaN is refused, negative is zero).
+pub fn ms_delay(delay_ms: f64) -> Result<Duration, i32> {
+    ms_duration(delay_ms)
+}
+
 /// `now_ns` as an [`Instant`] (always valid).
 pub fn ns(now_ns: u64) -> Result<Instant, i32> {
     Ok(Instant::from_nanos(now_ns))

@@ -154,6 +154,19 @@ pub extern "C" fn ka_handle_from_ms(h: i32, transport: u32, event: i32, now_ms: 
     api::handle_from(h, transport, event, ms(now_ms))
 }
 
+/// `retry_after(delay, now)`: the server advised a delay (HTTP
+/// `Retry-After`, close code 1013); call it before the `CLOSED` event.
+#[unsafe(no_mangle)]
+pub extern "C" fn ka_retry_after_ns(h: i32, delay_ns: u64, now_ns: u64) -> i32 {
+    api::retry_after(h, api::ns_delay(delay_ns), ns(now_ns))
+}
+
+/// `retry_after(delay, now)` with both in milliseconds.
+#[unsafe(no_mangle)]
+pub extern "C" fn ka_retry_after_ms(h: i32, delay_ms: f64, now_ms: f64) -> i32 {
+    api::retry_after(h, api::ms_delay(delay_ms), ms(now_ms))
+}
+
 /// `set_heartbeat(interval, timeout)` on a live connection.
 #[unsafe(no_mangle)]
 pub extern "C" fn ka_set_heartbeat(h: i32, interval_ms: f64, timeout_ms: f64) -> i32 {

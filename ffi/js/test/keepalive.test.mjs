@@ -215,6 +215,29 @@ test('a policy-violation close gives up at once; connect() starts again', () => 
   assert.equal(ws.state, 'connecting');
 });
 
+test('close 1013 (Try Again Later) holds the reconnect off for the advised seconds', () => {
+  const { WebSocket, options, clock } = harness(ARTICLE);
+  const delays = [];
+  const ws = keepalive.open('ws://server/', { ...options, onreconnecting: (e) => delays.push(e.delay) });
+  WebSocket.last.open();
+  WebSocket.last.closed(1013, '10'); // the server sheds load: come back in 10 s
+  assert.equal(delays.length, 1);
+  assert.ok(delays[0] >= 10000 && delays[0] <= 15000, `${delays}`);
+  clock.advance(9999);
+  assert.equal(WebSocket.all.length, 1, 'not the article\'s 2 s');
+  clock.advance(delays[0]);
+  assert.equal(WebSocket.all.length, 2);
+  // 1012 (Service Restart) advises 1 s; a plain close keeps the 2 s backoff.
+  WebSocket.last.closed(1012);
+  assert.equal(delays[1], 2000, 'the backoff (2 s) is longer than the advice');
+  assert.equal(ws.state, 'waiting');
+  // Advice while waiting moves the reconnect later, never sooner.
+  ws.retryAfter(60000);
+  assert.ok(delays[2] >= 60000 && delays[2] <= 90000, `${delays}`);
+  ws.retryAfter(1000);
+  assert.equal(delays.length, 3);
+});
+
 test('bad settings throw with the library error code and its message', () => {
   const { options } = harness();
   assert.throws(() => keepalive.open('ws://x/', { ...options, heartbeat: { interval: 0 } }),

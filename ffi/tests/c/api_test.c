@@ -197,6 +197,17 @@ static void abort_after_close_timeout_and_give_up(void) {
     CHECK_EQ(ka_set_heartbeat(h, 0.0, 5000.0), KA_ERR_TOO_SHORT_HEARTBEAT_INTERVAL);
     CHECK_EQ(ka_set_heartbeat(h, NAN, 5000.0), KA_ERR_INVALID_ARGUMENT);
     CHECK(ka_poll_timeout_ms(h) == 16000.0);
+
+    /* Close 1013 advising 10 s: the one reconnect waits 10-15 s, not 2 s;
+     * advice while waiting only moves it later. */
+    CHECK_EQ(ka_retry_after_ms(h, 10000.0, 7000.0), 0);
+    CHECK_EQ(ka_retry_after_ms(h, NAN, 7000.0), KA_ERR_INVALID_ARGUMENT);
+    EXPECT_ONE(h, ka_handle_ms(h, KA_EVENT_CLOSED, 7000.0), KA_ACTION_SCHEDULE_RECONNECT);
+    double delay = ka_action_delay_ms(h);
+    CHECK(delay >= 10000.0 && delay <= 15000.0);
+    CHECK(ka_poll_timeout_ms(h) == 7000.0 + delay);
+    CHECK_EQ(ka_retry_after_ns(h, 1000000000ull, 7000000000ull), 0);
+    CHECK(ka_poll_timeout_ms(h) == 7000.0 + delay);
     CHECK_EQ(ka_free(h), KA_OK);
 }
 
