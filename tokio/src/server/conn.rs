@@ -1,0 +1,151 @@
+//! One connection's task: read frames and report them to the machine,
+//! write what the driver and the application queue, stop when killed.
+
+use std::hash::Hash;
+use std::sync::Arc;
+
+use keepalive::{ConnId, Inbound as Frame, Reply, SessionsError};
+use tokio::sync::{Notify, mpsc};
+
+use super::admit::retry_secs;
+use super::{AcceptError, Incoming, Peer, Shared};
+use crate::close::TRY_AGAIN_LATER;
+use crate::socket::{Inbound, Outbound, Socket};
+
+/// Registers `socket` as a connection of `id` and serves it until it ends.
+pub(crate) async fn serve<K, S>(shared: &Arc<Shared<K>>, mut socket: S, id: K) -> Result<(), AcceptError>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: Socket,
+{
+    let (outbound, rx) = mpsc::channel(shared.config.outbound_queue());
+    let kill = Arc::new(Notify::new());
+    let opened = {
+        let mut inner = shared.lock();
+        let now = shared.clock.now();
+        match inner.sessions.open(&id, now) {
+            Ok(conn) => {
+                let peer = Peer {
+                    outbound,
+                    kill: kill.clone(),
+                };
+                inner.peers.insert(conn, peer);
+                shared.live.send_modify(|n| *n += 1);
+                Ok(conn)
+            }
+            Err(e) => Err((e, retry_secs(&mut inner, shared.config.retry_after().as_secs()))),
+        }
+    };
+    let conn = match opened {
+        Ok(conn) => conn,
+        Err((SessionsError::TooManyForId, _)) => {
+            socket.send(Outbound::Close(TRY_AGAIN_LATER, "too many connections")).await;
+            return Err(AcceptError::Full);
+        }
+        Err((_, secs)) => {
+            // The reason carries the delay: `"7"` means come back in 7 s.
+            let reason: &'static str = RETRY_REASONS.get(secs as usize).copied().unwrap_or("60");
+            socket.send(Outbound::Close(TRY_AGAIN_LATER, reason)).await;
+            return Err(AcceptError::Full);
+        }
+    };
+    shared.wake.notify_one(); // an Online report, and a new deadline
+    run(shared, conn, &id, &mut socket, rx, &kill).await;
+    drop(socket);
+    let now = shared.clock.now();
+    {
+        let mut inner = shared.lock();
+        inner.sessions.ended(conn, now);
+        inner.peers.remove(&conn);
+    }
+    shared.live.send_modify(|n| *n -= 1);
+    shared.wake.notify_one(); // perhaps an Offline report
+    Ok(())
+}
+
+/// `"0"` to `"60"`: close reasons for [`TRY_AGAIN_LATER`] without allocating.
+const RETRY_REASONS: [&str; 61] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32",
+    "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48",
+    "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60",
+];
+
+async fn run<K, S: Socket>(
+    shared: &Shared<K>,
+    conn: ConnId,
+    id: &K,
+    socket: &mut S,
+    mut rx: mpsc::Receiver<Outbound>,
+    kill: &Notify,
+) where
+    K: Hash + Eq + Clone,
+{
+    loop {
+        tokio::select! {
+            biased;
+            () = kill.notified() => return,
+            frame = rx.recv() => match frame {
+                Some(frame) => {
+                    if !send(socket, frame, kill).await {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            frame = socket.recv() => {
+                let Some(frame) = frame else { return };
+                if let Some(reply) = received(shared, conn, id, frame)
+                    && !send(socket, reply, kill).await
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reports a frame to the machine and hands application messages to the
+/// handler; returns the text heartbeat's reply, if it was one.
+fn received<K>(shared: &Shared<K>, conn: ConnId, id: &K, frame: Inbound) -> Option<Outbound>
+where
+    K: Hash + Eq + Clone,
+{
+    let now = shared.clock.now();
+    let pong = matches!(frame, Inbound::Control { pong: true });
+    {
+        let mut inner = shared.lock();
+        match pong {
+            true => inner.sessions.pong(conn, now),
+            false => inner.sessions.received(conn, now),
+        }
+    }
+    let Inbound::Message(message) = frame else {
+        return None;
+    };
+    if let keepalive::adapter::Message::Text(text) = &message {
+        let response = shared.responder.respond(Frame::Text(text));
+        if response.heartbeat {
+            return match response.reply {
+                Some(Reply::Text(reply)) => Some(Outbound::Message(reply.into())),
+                _ => None,
+            };
+        }
+    }
+    (shared.on_message)(Incoming {
+        conn,
+        client: id,
+        message,
+    });
+    None
+}
+
+/// Writes one frame unless the connection is killed first (a client that
+/// does not read can block a write forever).
+async fn send<S: Socket>(socket: &mut S, frame: Outbound, kill: &Notify) -> bool {
+    tokio::select! {
+        biased;
+        () = kill.notified() => false,
+        sent = socket.send(frame) => sent,
+    }
+}
