@@ -29,7 +29,7 @@ use axum::extract::WebSocketUpgrade;
 use axum::extract::ws::{CloseFrame, Message as AxumMessage, WebSocket};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
-use futures_util::{SinkExt as _, StreamExt};
+use futures_util::StreamExt;
 use keepalive::adapter::Message;
 
 use crate::server::{Server, admit};

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// |---|---|---|
 /// | read buffer | 4 KiB | 128 KiB |
 /// | write buffer (flush threshold) | 4 KiB | 128 KiB |
-/// | max write buffer (then writes wait: backpressure) | 64 KiB | unlimited |
+/// | max write buffer | write buffer + max message | unlimited |
 /// | max message | 1 MiB | 64 MiB |
 /// | max frame | 256 KiB | 16 MiB |
 ///
@@ -35,7 +35,7 @@ impl Default for Limits {
         Limits {
             read_buffer: 4 << 10,
             write_buffer: 4 << 10,
-            max_write_buffer: 64 << 10,
+            max_write_buffer: 0,
             max_message: 1 << 20,
             max_frame: 256 << 10,
         }
@@ -55,8 +55,9 @@ impl Limits {
         self
     }
 
-    /// The most bytes waiting to be written; a peer that does not read
-    /// makes writes wait beyond it (raised to exceed the write buffer).
+    /// The most bytes buffered for writing. tungstenite fails a write that
+    /// would exceed it, so it is raised to at least the write buffer plus
+    /// one largest message (what a write that waits on a slow peer holds).
     pub fn with_max_write_buffer(mut self, bytes: usize) -> Self {
         self.max_write_buffer = bytes;
         self
@@ -84,9 +85,11 @@ impl Limits {
         self.write_buffer
     }
 
-    /// The most bytes waiting to be written (always above the write buffer).
+    /// The most bytes buffered for writing (at least the write buffer plus
+    /// one largest message and its frame header).
     pub fn max_write_buffer(&self) -> usize {
-        self.max_write_buffer.max(self.write_buffer + 1)
+        let floor = self.write_buffer.saturating_add(self.max_message).saturating_add(14);
+        self.max_write_buffer.max(floor)
     }
 
     /// The largest message accepted.

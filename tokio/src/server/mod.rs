@@ -279,9 +279,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Server<K> {
     /// descriptors) pause accepting for 50 ms instead of spinning.
     pub async fn listen(&self, listener: TcpListener) {
         let mut stopping = self.shared.stopping.subscribe();
+        let mut stopped = std::pin::pin!(async move {
+            let _stop = stopping.wait_for(|stop| *stop).await.is_ok();
+        });
         loop {
             tokio::select! {
-                _ = stopping.wait_for(|stop| *stop) => return,
+                () = &mut stopped => return,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _peer)) => {
                         let _ = stream.set_nodelay(true);
