@@ -154,7 +154,13 @@ where
     let task = runtime.spawn(client.run(move |notice| {
         let _ = tx.send(notice); // the stream was dropped: nobody listens
     }));
-    Ok((handle, Events { rx, task: Some(task) }))
+    Ok((
+        handle,
+        Events {
+            rx,
+            task: Some(task),
+        },
+    ))
 }
 
 /// The [`Stream`] of a client's [`ClientEvent`]s (see [`connect`]).
@@ -221,7 +227,9 @@ where
     }
 
     async fn ping(&mut self, socket: &mut Socket) -> Result<(), Error> {
-        socket.send(tungstenite::Message::Ping(Default::default())).await
+        socket
+            .send(tungstenite::Message::Ping(Default::default()))
+            .await
     }
 
     async fn send(&mut self, socket: &mut Socket, message: &Message) -> Result<(), Error> {

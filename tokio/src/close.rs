@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn closes_and_headers_map_to_delays() {
         assert_eq!(advised_delay(1013, "7"), Some(Duration::from_secs(7)));
-        assert_eq!(advised_delay(1013, " 12 seconds"), Some(Duration::from_secs(12)));
+        assert_eq!(
+            advised_delay(1013, " 12 seconds"),
+            Some(Duration::from_secs(12))
+        );
         assert_eq!(advised_delay(1013, "later"), Some(DEFAULT_TRY_AGAIN));
         assert_eq!(advised_delay(1012, ""), Some(RESTART_DELAY));
         assert_eq!(advised_delay(1000, "5"), None);
@@ -71,7 +74,10 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
         headers.insert("retry-after", "3".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        headers.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&headers), None);
         headers.insert("retry-after", "99999999999999999999".parse().unwrap());
         assert_eq!(retry_after(&headers), None, "absurd values are no advice");

@@ -88,7 +88,10 @@ impl Limits {
     /// The most bytes buffered for writing (at least the write buffer plus
     /// one largest message and its frame header).
     pub fn max_write_buffer(&self) -> usize {
-        let floor = self.write_buffer.saturating_add(self.max_message).saturating_add(14);
+        let floor = self
+            .write_buffer
+            .saturating_add(self.max_message)
+            .saturating_add(14);
         self.max_write_buffer.max(floor)
     }
 

@@ -8,7 +8,9 @@ use futures_util::{SinkExt, StreamExt};
 use keepalive::adapter::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::{self, protocol::CloseFrame, protocol::frame::coding::CloseCode};
+use tokio_tungstenite::tungstenite::{
+    self, protocol::CloseFrame, protocol::frame::coding::CloseCode,
+};
 
 /// A frame that arrived.
 #[derive(Debug)]

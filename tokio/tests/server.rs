@@ -14,7 +14,10 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Error, protocol::frame::coding::CloseCode};
 
 fn server(config: ServerConfig) -> Server<String> {
-    Server::builder(identify).config(config).build().expect("server")
+    Server::builder(identify)
+        .config(config)
+        .build()
+        .expect("server")
 }
 
 fn ping_mode(interval: u64, timeout: u64) -> ServerConfig {
@@ -37,7 +40,10 @@ async fn a_silent_client_is_closed_at_interval_plus_timeout() {
     let mut socket = raw(addr, "frozen").await;
     let online = within("online", ms(2000), changes.recv()).await.unwrap();
     assert_eq!(online, PresenceChange::Online("frozen".into()));
-    socket.send(tungstenite::Message::text("last words")).await.unwrap();
+    socket
+        .send(tungstenite::Message::text("last words"))
+        .await
+        .unwrap();
     let last_frame = Instant::now();
     // From now on nothing reads the socket: pings go unanswered.
     let offline = within("offline", ms(3000), changes.recv()).await.unwrap();
@@ -79,7 +85,10 @@ async fn a_client_that_answers_pings_stays() {
         (pings, socket)
     });
     let (pings, socket) = reader.await.unwrap();
-    assert!((5..=9).contains(&pings), "{pings} pings in 800 ms at 100 ms");
+    assert!(
+        (5..=9).contains(&pings),
+        "{pings} pings in 800 ms at 100 ms"
+    );
     assert!(server.status(&"alive".to_owned()).is_online());
     drop(socket);
 }
@@ -94,11 +103,20 @@ async fn two_connections_under_one_id() {
     let alice = "alice".to_owned();
     let mut tab1 = raw(addr, "alice").await;
     let mut tab2 = raw(addr, "alice").await;
-    until("two connections", ms(2000), || server.connections_of(&alice) == 2).await;
+    until("two connections", ms(2000), || {
+        server.connections_of(&alice) == 2
+    })
+    .await;
     tab1.close(None).await.unwrap();
     while tab1.next().await.is_some() {}
-    until("one connection", ms(2000), || server.connections_of(&alice) == 1).await;
-    assert!(server.status(&alice).is_online(), "one tab closed: still online");
+    until("one connection", ms(2000), || {
+        server.connections_of(&alice) == 1
+    })
+    .await;
+    assert!(
+        server.status(&alice).is_online(),
+        "one tab closed: still online"
+    );
     tab2.close(None).await.unwrap();
     while tab2.next().await.is_some() {}
     until("offline", ms(2000), || !server.status(&alice).is_online()).await;
@@ -127,20 +145,30 @@ async fn beyond_capacity_the_upgrade_is_refused_with_503() {
     for i in 0..5 {
         held.push(raw(addr, &format!("c{i}")).await);
     }
-    until("five connections", ms(2000), || server.connection_count() == 5).await;
+    until("five connections", ms(2000), || {
+        server.connection_count() == 5
+    })
+    .await;
     let mut delays = Vec::new();
     for _ in 0..20 {
         match tokio_tungstenite::connect_async(request(addr, "late")).await {
             Err(Error::Http(response)) => {
                 assert_eq!(response.status(), 503);
-                let secs: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                let secs: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 delays.push(secs);
             }
             other => panic!("expected 503, got {other:?}"),
         }
     }
     assert!(delays.iter().all(|s| (5..=10).contains(s)), "{delays:?}");
-    assert!(delays.iter().any(|&s| s != delays[0]), "jittered: {delays:?}");
+    assert!(
+        delays.iter().any(|&s| s != delays[0]),
+        "jittered: {delays:?}"
+    );
     assert_eq!(server.connection_count(), 5);
     match tokio_tungstenite::connect_async(request(addr, "nobody")).await {
         Err(Error::Http(response)) => assert_eq!(response.status(), 401),
@@ -158,7 +186,10 @@ async fn shutdown_closes_everyone_with_1012() {
     for i in 0..10 {
         clients.push(raw(addr, &format!("u{i}")).await);
     }
-    until("ten connections", ms(2000), || server.connection_count() == 10).await;
+    until("ten connections", ms(2000), || {
+        server.connection_count() == 10
+    })
+    .await;
     let readers: Vec<_> = clients
         .into_iter()
         .map(|mut socket| {
@@ -209,7 +240,10 @@ async fn a_slow_consumer_is_dropped_not_buffered() {
         if accepted % 16 == 0 {
             tokio::task::yield_now().await; // let the connection's task write
         }
-        assert!(accepted < 4096, "256 MiB accepted for a client that does not read");
+        assert!(
+            accepted < 4096,
+            "256 MiB accepted for a client that does not read"
+        );
     };
     assert!(
         matches!(outcome, SendError::SlowConsumer(_)),
@@ -241,19 +275,34 @@ async fn the_text_heartbeat_is_answered_and_not_delivered() {
     let addr = listen(&server).await;
     let mut socket = raw(addr, "article").await;
     for _ in 0..6 {
-        socket.send(tungstenite::Message::text("心跳测试")).await.unwrap();
-        let reply = within("reply", ms(1000), socket.next()).await.unwrap().unwrap();
+        socket
+            .send(tungstenite::Message::text("心跳测试"))
+            .await
+            .unwrap();
+        let reply = within("reply", ms(1000), socket.next())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(reply.to_text().unwrap(), "心跳回复");
         tokio::time::sleep(ms(150)).await;
     }
-    socket.send(tungstenite::Message::text("hello")).await.unwrap();
-    until("the message", ms(2000), || !messages.lock().unwrap().is_empty()).await;
+    socket
+        .send(tungstenite::Message::text("hello"))
+        .await
+        .unwrap();
+    until("the message", ms(2000), || {
+        !messages.lock().unwrap().is_empty()
+    })
+    .await;
     assert_eq!(*messages.lock().unwrap(), [Message::text("hello")]);
     // 900 ms in, beyond interval + timeout (400 ms): alive through heartbeats.
     assert!(server.status(&"article".to_owned()).is_online());
     // Silent now: passive mode closes it 400 ms after its last frame.
     let start = Instant::now();
-    until("offline", ms(2000), || !server.status(&"article".to_owned()).is_online()).await;
+    until("offline", ms(2000), || {
+        !server.status(&"article".to_owned()).is_online()
+    })
+    .await;
     assert!(start.elapsed() >= ms(380), "{:?}", start.elapsed());
 }
 
@@ -290,7 +339,11 @@ async fn a_thousand_concurrent_connections() {
         })
         .collect();
     tokio::time::sleep(ms(2000)).await;
-    assert_eq!(server.online_count(), 1000, "nobody dropped while answering pings");
+    assert_eq!(
+        server.online_count(),
+        1000,
+        "nobody dropped while answering pings"
+    );
     for reader in readers {
         within("close", ms(10_000), reader).await.unwrap();
     }

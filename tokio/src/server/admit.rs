@@ -123,7 +123,9 @@ pub(crate) fn admit<K: Hash + Eq + Clone>(
 fn first_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
     let first = offered.split(',').next()?.trim();
-    HeaderValue::from_str(first).ok().filter(|_| !first.is_empty())
+    HeaderValue::from_str(first)
+        .ok()
+        .filter(|_| !first.is_empty())
 }
 
 /// A jittered retry delay in whole seconds: uniform in `[base, 2 × base]`.
@@ -151,22 +153,22 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut verdict: Option<Result<K, StatusCode>> = None;
-    let callback = |request: &Request, mut response: Response| match admit(shared, request.headers())
-    {
-        Ok(admitted) => {
-            if let Some(protocol) = admitted.protocol {
-                response
-                    .headers_mut()
-                    .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    let callback =
+        |request: &Request, mut response: Response| match admit(shared, request.headers()) {
+            Ok(admitted) => {
+                if let Some(protocol) = admitted.protocol {
+                    response
+                        .headers_mut()
+                        .insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+                }
+                verdict = Some(Ok(admitted.id));
+                Ok(response)
             }
-            verdict = Some(Ok(admitted.id));
-            Ok(response)
-        }
-        Err(refused) => {
-            verdict = Some(Err(refused.status));
-            Err(refused.response())
-        }
-    };
+            Err(refused) => {
+                verdict = Some(Err(refused.status));
+                Err(refused.response())
+            }
+        };
     let config = Some(shared.config.limits().websocket_config());
     let upgrade = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, config);
     let socket = match tokio::time::timeout(shared.config.handshake_timeout(), upgrade).await {

@@ -13,7 +13,11 @@ use crate::close::TRY_AGAIN_LATER;
 use crate::socket::{Inbound, Outbound, Socket};
 
 /// Registers `socket` as a connection of `id` and serves it until it ends.
-pub(crate) async fn serve<K, S>(shared: &Arc<Shared<K>>, mut socket: S, id: K) -> Result<(), AcceptError>
+pub(crate) async fn serve<K, S>(
+    shared: &Arc<Shared<K>>,
+    mut socket: S,
+    id: K,
+) -> Result<(), AcceptError>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     S: Socket,
@@ -33,13 +37,18 @@ where
                 shared.live.send_modify(|n| *n += 1);
                 Ok(conn)
             }
-            Err(e) => Err((e, retry_secs(&mut inner, shared.config.retry_after().as_secs()))),
+            Err(e) => Err((
+                e,
+                retry_secs(&mut inner, shared.config.retry_after().as_secs()),
+            )),
         }
     };
     let conn = match opened {
         Ok(conn) => conn,
         Err((SessionsError::TooManyForId, _)) => {
-            socket.send(Outbound::Close(TRY_AGAIN_LATER, "too many connections")).await;
+            socket
+                .send(Outbound::Close(TRY_AGAIN_LATER, "too many connections"))
+                .await;
             return Err(AcceptError::Full);
         }
         Err((_, secs)) => {

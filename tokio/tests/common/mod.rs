@@ -14,7 +14,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub type Raw = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The identity the tests use: the `x-client-id` header; `nobody` is refused.
-pub fn identify(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Result<String, Refusal> {
+pub fn identify(
+    headers: &tokio_tungstenite::tungstenite::http::HeaderMap,
+) -> Result<String, Refusal> {
     match headers.get("x-client-id").and_then(|v| v.to_str().ok()) {
         Some("nobody") | None => Err(Refusal::Unauthorized),
         Some(id) => Ok(id.to_owned()),
@@ -31,7 +33,10 @@ pub async fn listen(server: &Server<String>) -> SocketAddr {
 }
 
 /// A WebSocket upgrade request for `addr` as client `id`.
-pub fn request(addr: SocketAddr, id: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+pub fn request(
+    addr: SocketAddr,
+    id: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let mut request = format!("ws://{addr}/").into_client_request().expect("url");
     request
         .headers_mut()
