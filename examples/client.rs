@@ -1,6 +1,6 @@
-//! A tokio client kept alive by `keepalive`: connects to `examples/server.rs`,
-//! sends a line every few seconds, prints every state change, and survives
-//! the server being killed and restarted.
+//! A tokio client kept alive by `keepalive-tokio`: connects to
+//! `examples/server.rs`, sends a line every few seconds, prints every state
+//! change, and survives the server being killed and restarted.
 //!
 //! ```text
 //! cargo run --example server                        # in one terminal
@@ -9,110 +9,89 @@
 //! ```
 //!
 //! The id goes in the `X-Client-Id` header and a token, if any, in
-//! `Authorization: Bearer …`: never in the URL, where proxies and logs keep it.
+//! `Authorization: Bearer …`: never in the URL, where proxies and logs keep
+//! it. The request is rebuilt before every attempt, so a real application
+//! would fetch a fresh token there.
 
-mod common;
-
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::client::{Endpoint, TokioSleep, TokioWs};
-use keepalive::adapter::{Heartbeat, Options, asynchronous};
+use futures_util::StreamExt;
+use keepalive::adapter::{Heartbeat, Options};
 use keepalive::{Clock, Config};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-struct Args {
-    addr: SocketAddr,
-    id: String,
-    token: Option<String>,
-    run_for: Duration,
-    text_heartbeat: bool,
-}
-
-fn args() -> Args {
-    let mut out = Args {
-        addr: ([127, 0, 0, 1], 9001).into(),
-        id: "client".into(),
-        token: None,
-        run_for: Duration::from_secs(60),
-        text_heartbeat: false,
-    };
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let (mut addr, mut id, mut token, mut run_for, mut text) =
+        ("127.0.0.1:9001".to_string(), "client".to_string(), None, 60_000, false);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = || {
-            args.next()
-                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
-        };
+        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
-            "--addr" => out.addr = value().parse().unwrap_or_else(|_| usage("bad --addr")),
-            "--id" => out.id = value(),
-            "--token" => out.token = Some(value()),
-            "--for-ms" => {
-                let ms = value().parse().unwrap_or_else(|_| usage("bad --for-ms"));
-                out.run_for = Duration::from_millis(ms);
-            }
-            "--text-heartbeat" => out.text_heartbeat = true,
+            "--addr" => addr = value(),
+            "--id" => id = value(),
+            "--token" => token = Some(value()),
+            "--for-ms" => run_for = value().parse().unwrap_or_else(|_| usage("bad --for-ms")),
+            "--text-heartbeat" => text = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    out
-}
-
-fn usage(why: &str) -> ! {
-    eprintln!(
-        "{why}\nusage: client [--addr 127.0.0.1:9001] [--id NAME] [--token T] [--for-ms MS] [--text-heartbeat]"
-    );
-    std::process::exit(2)
-}
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let args = args();
-    let clock = Clock::new();
+    let url = format!("ws://{addr}/");
+    if url.as_str().into_client_request().is_err() {
+        usage("bad --addr");
+    }
+    let who = id.clone();
+    let request = move || {
+        let mut request = url.as_str().into_client_request().expect("checked above");
+        let headers = request.headers_mut();
+        headers.insert("x-client-id", who.parse().expect("an id fit for a header"));
+        if let Some(token) = &token {
+            let bearer = format!("Bearer {token}").parse().expect("a token fit for a header");
+            headers.insert("authorization", bearer);
+        }
+        request
+    };
     // Short enough to watch: a heartbeat after 2 s of silence, 2 s to answer.
     let config = Config::default()
         .with_heartbeat_interval(Duration::from_secs(2))
         .with_heartbeat_timeout(Duration::from_secs(2));
-    let heartbeat = match args.text_heartbeat {
-        true => Heartbeat::text("心跳测试"),
-        false => Heartbeat::Ping,
-    };
-    let mut endpoint = Endpoint::new(args.addr, &args.id);
-    if let Some(token) = &args.token {
-        endpoint = endpoint.with_token(token);
-    }
-    let client = asynchronous::Client::new(
-        config,
-        Options::default().with_heartbeat(heartbeat),
-        TokioWs(endpoint),
-        TokioSleep(clock),
-    )
-    .expect("valid config");
-    let handle = client.handle();
-    let id = args.id.clone();
-    let run = tokio::spawn(client.run(move |notice| println!("t={}  {id}  {notice}", clock.now())));
+    let heartbeat = if text { Heartbeat::text("心跳测试") } else { Heartbeat::Ping };
+    let options = Options::default().with_heartbeat(heartbeat);
+    let (handle, mut events) = keepalive_tokio::connect(request, config, options).expect("valid config");
 
     // The application: a line every 3 s. While disconnected the lines wait
-    // in the adapter's queue and go out, in order, after the reconnect.
+    // in the client's queue and go out, in order, after the reconnect.
+    let clock = Clock::new();
     let mut tick = tokio::time::interval(Duration::from_secs(3));
-    let stop = tokio::time::sleep(args.run_for);
+    let stop = tokio::time::sleep(Duration::from_millis(run_for));
     tokio::pin!(stop);
-    for n in 1.. {
+    let mut n = 0;
+    loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(refused) = handle.send(format!("{} says {n}", args.id)) {
-                    println!("t={}  {}  not sent: {refused}", clock.now(), args.id);
+                n += 1;
+                if let Err(refused) = handle.send(format!("{id} says {n}")) {
+                    println!("t={}  {id}  not sent: {refused}", clock.now());
                 }
             }
+            event = events.next() => match event {
+                Some(event) => println!("t={}  {id}  {event}", clock.now()),
+                None => break, // gave up
+            },
             _ = &mut stop => break,
         }
     }
     handle.close();
-    let outcome = run.await.expect("the run loop does not panic");
-    println!(
-        "t={}  {}  finished: {:?}",
-        clock.now(),
-        args.id,
-        outcome.exit
+    while let Some(event) = events.next().await {
+        println!("t={}  {id}  {event}", clock.now());
+    }
+    println!("t={}  {id}  finished: {:?}", clock.now(), events.outcome().await.exit);
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "{problem}\nusage: client [--addr 127.0.0.1:9001] [--id NAME] [--token T] [--for-ms MS] [--text-heartbeat]"
     );
+    std::process::exit(if problem.is_empty() { 0 } else { 2 });
 }

@@ -1,13 +1,15 @@
-//! The adapters end to end over real sockets on 127.0.0.1: the example
-//! server (blocking tungstenite + `Presence`) against the blocking driver
-//! (tungstenite), the async driver on tokio (tokio-tungstenite) and on smol.
+//! The adapters end to end over real sockets on 127.0.0.1: a blocking test
+//! server (tungstenite + `Presence`, which can be killed and frozen) against
+//! the blocking driver (tungstenite) and the async driver on smol. The
+//! async driver on tokio is `keepalive-tokio`'s client: its tests are in
+//! `tokio/tests/`.
 //!
 //! Every wait is bounded; timings are asserted with generous margins and
 //! printed (`cargo test --test adapter_e2e -- --nocapture`).
 #![cfg(feature = "std")]
 
-#[path = "../examples/common/mod.rs"]
-mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -16,8 +18,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::client::{BlockingWs, Endpoint, SmolSleep, SmolWs, TokioSleep, TokioWs};
-use common::server::{Server, ServerConfig, ServerEvent};
+use support::client::{BlockingWs, Endpoint, SmolSleep, SmolWs};
+use support::server::{Server, ServerConfig, ServerEvent};
 use keepalive::adapter::{
     Cause, Exit, Handle, Heartbeat, Message, Notice, Options, Outcome, SendError,
 };
@@ -532,56 +534,6 @@ fn async_scenario(
 }
 
 #[test]
-fn tokio_tungstenite_end_to_end() {
-    async_scenario(
-        "tokio",
-        Heartbeat::Ping,
-        |endpoint, options, clock, notify| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let client =
-                asynchronous::Client::new(config(), options, TokioWs(endpoint), TokioSleep(clock))
-                    .unwrap();
-            let handle = client.handle();
-            let task = runtime.spawn(client.run(notify));
-            let finish = move || {
-                let outcome = runtime
-                    .block_on(async { tokio::time::timeout(WAIT, task).await })
-                    .expect("the run loop did not return")
-                    .expect("the run loop panicked");
-                runtime.shutdown_timeout(Duration::from_secs(1));
-                outcome
-            };
-            (handle, Box::new(finish))
-        },
-    );
-}
-
-#[test]
-fn tokio_tungstenite_with_the_articles_text_heartbeat() {
-    async_scenario(
-        "tokio-text",
-        Heartbeat::text("心跳测试"),
-        |endpoint, options, clock, notify| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let client =
-                asynchronous::Client::new(config(), options, TokioWs(endpoint), TokioSleep(clock))
-                    .unwrap();
-            let handle = client.handle();
-            // A current-thread runtime on a thread of its own.
-            let thread = std::thread::spawn(move || runtime.block_on(client.run(notify)));
-            (handle, Box::new(move || join(thread)))
-        },
-    );
-}
-
-#[test]
 fn smol_end_to_end() {
     async_scenario(
         "smol",
@@ -595,29 +547,4 @@ fn smol_end_to_end() {
             (handle, Box::new(move || join(thread)))
         },
     );
-}
-
-#[test]
-fn tokio_gives_up_when_the_upgrade_is_refused_with_401() {
-    let clock = Clock::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let server = refusing_server(clock, &log);
-    let endpoint = Endpoint::new(server.addr(), "henry").with_token("revoked");
-    let client = asynchronous::Client::new(
-        config(),
-        options(),
-        TokioWs(endpoint.clone()),
-        TokioSleep(clock),
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let outcome = runtime
-        .block_on(async { tokio::time::timeout(WAIT, client.run(|_| {})).await })
-        .expect("the run loop did not return");
-    assert_eq!(outcome.exit, Exit::GaveUp { attempts: 0 });
-    assert_eq!(endpoint.connects.load(Ordering::SeqCst), 1);
-    server.kill();
 }

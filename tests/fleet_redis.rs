@@ -14,8 +14,8 @@
 
 #![cfg(feature = "std")]
 
-#[path = "../examples/common/mod.rs"]
-mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallClock};
 
-use common::client::{BlockingWs, Endpoint};
-use common::server::redis_store::{RedisServer, RedisStore};
-use common::server::{Server, ServerConfig, ServerEvent};
+use support::client::{BlockingWs, Endpoint};
+use support::server::redis_store::{RedisServer, RedisStore};
+use support::server::{Server, ServerConfig, ServerEvent};
 use keepalive::adapter::{Handle, Options, Outcome, blocking};
 use keepalive::{
     Backoff, BlockingFleet, Clock, Config, FleetConfig, Jitter, PresenceConfig, PresenceStore,

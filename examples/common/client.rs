@@ -1,6 +1,6 @@
-//! Client transports for the adapters: blocking `tungstenite`, async
-//! `tokio-tungstenite`, and async `tungstenite` on smol's reactor, plus the
-//! few-line [`Sleep`] of each runtime.
+//! Client transports for the adapters: blocking `tungstenite`, and async
+//! `tungstenite` on smol's reactor with its few-line `Sleep`. (On tokio,
+//! `keepalive-tokio` is the transport: nothing to copy.)
 //!
 //! The client's id and token travel in headers (`X-Client-Id`,
 //! `Authorization: Bearer`), never in the URL.
@@ -195,69 +195,6 @@ impl blocking::Transport for BlockingWs {
             return Recv::Error(e.into());
         }
         incoming(ws.socket.read())
-    }
-}
-
-// ----- tokio: tokio-tungstenite -----
-
-/// The tokio timer, read through a [`Clock`].
-pub struct TokioSleep(pub Clock);
-
-impl asynchronous::Sleep for TokioSleep {
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-
-    fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep_until(self.0.to_std(deadline).into())
-    }
-}
-
-type TokioSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-/// [`asynchronous::Transport`] over `tokio-tungstenite`.
-pub struct TokioWs(pub Endpoint);
-
-impl asynchronous::Transport for TokioWs {
-    type Socket = Counted<TokioSocket>;
-    type Error = Error;
-
-    async fn connect(&mut self) -> Result<Self::Socket, ConnectError<Error>> {
-        self.0.connects.fetch_add(1, Ordering::SeqCst);
-        let tcp = tokio::net::TcpStream::connect(self.0.addr)
-            .await
-            .map_err(|e| ConnectError::Failed(e.into()))?;
-        let _ = tcp.set_nodelay(true);
-        let request = self.0.request().map_err(ConnectError::Failed)?;
-        match tokio_tungstenite::client_async(request, tcp).await {
-            Ok((ws, _)) => Ok(self.0.counted(ws)),
-            Err(e) => Err(classify(e)),
-        }
-    }
-
-    async fn ping(&mut self, ws: &mut Self::Socket) -> Result<(), Error> {
-        use futures_util::SinkExt;
-        ws.socket
-            .send(tungstenite::Message::Ping(Default::default()))
-            .await
-    }
-
-    async fn send(&mut self, ws: &mut Self::Socket, message: &Message) -> Result<(), Error> {
-        use futures_util::SinkExt;
-        ws.socket.send(outgoing(message)).await
-    }
-
-    async fn close(&mut self, ws: &mut Self::Socket) -> Result<(), Error> {
-        ws.socket.close(None).await
-    }
-
-    async fn recv(&mut self, ws: &mut Self::Socket) -> Recv<Error> {
-        use futures_util::StreamExt;
-        // `next` is cancel-safe: a frame half read stays in the stream.
-        match ws.socket.next().await {
-            Some(read) => incoming(read),
-            None => Recv::Closed,
-        }
     }
 }
 

@@ -1,7 +1,7 @@
-//! Pieces shared by the examples and the end-to-end tests (included with
-//! `#[path]`): the WebSocket server and the client transports.
+//! The client transports of the demo's blocking and smol clients (the tokio
+//! client needs none: `keepalive-tokio` is one). Also used by the
+//! end-to-end tests, through `tests/support`.
 
 #![allow(dead_code)]
 
 pub mod client;
-pub mod server;

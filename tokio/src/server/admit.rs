@@ -114,18 +114,48 @@ pub(crate) fn admit<K: Hash + Eq + Clone>(
     }
     Ok(Admitted {
         id,
-        protocol: first_protocol(headers),
+        protocol: chosen_protocol(headers),
     })
 }
 
-/// The first subprotocol offered: browsers fail a handshake whose answer
-/// names none of theirs, so the server echoes one.
-fn first_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
-    let first = offered.split(',').next()?.trim();
-    HeaderValue::from_str(first)
-        .ok()
-        .filter(|_| !first.is_empty())
+/// The subprotocols offered, in order.
+fn offered(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+}
+
+/// The value of the first offered subprotocol that starts with `prefix`:
+/// how browsers, which cannot set headers on a WebSocket, send who they are
+/// (`id.alice`) and their credentials (`auth.<token>`).
+///
+/// ```
+/// use keepalive_tokio::server::subprotocol;
+/// use tokio_tungstenite::tungstenite::http::HeaderMap;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("sec-websocket-protocol", "chat.v1, id.alice, auth.s3cr3t".parse().unwrap());
+/// assert_eq!(subprotocol(&headers, "id."), Some("alice"));
+/// assert_eq!(subprotocol(&headers, "auth."), Some("s3cr3t"));
+/// assert_eq!(subprotocol(&headers, "room."), None);
+/// ```
+pub fn subprotocol<'a>(headers: &'a HeaderMap, prefix: &str) -> Option<&'a str> {
+    offered(headers).find_map(|p| p.strip_prefix(prefix))
+}
+
+/// The subprotocol to echo: browsers fail a handshake whose answer names
+/// none of theirs. The first one that is not a credential (`id.`, `auth.`),
+/// else the first: a token is echoed only when nothing else was offered.
+fn chosen_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let credential = |p: &&str| p.starts_with("id.") || p.starts_with("auth.");
+    let chosen = offered(headers)
+        .find(|p| !credential(p))
+        .or_else(|| offered(headers).next())?;
+    HeaderValue::from_str(chosen).ok()
 }
 
 /// A jittered retry delay in whole seconds: uniform in `[base, 2 × base]`.

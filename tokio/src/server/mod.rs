@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 
-pub use admit::{AcceptError, Refusal};
+pub use admit::{AcceptError, Refusal, subprotocol};
 pub use config::ServerConfig;
 
 use crate::close::SERVICE_RESTART;
