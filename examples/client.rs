@@ -22,11 +22,19 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let (mut addr, mut id, mut token, mut run_for, mut text) =
-        ("127.0.0.1:9001".to_string(), "client".to_string(), None, 60_000, false);
+    let (mut addr, mut id, mut token, mut run_for, mut text) = (
+        "127.0.0.1:9001".to_string(),
+        "client".to_string(),
+        None,
+        60_000,
+        false,
+    );
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--addr" => addr = value(),
             "--id" => id = value(),
@@ -47,7 +55,9 @@ async fn main() {
         let headers = request.headers_mut();
         headers.insert("x-client-id", who.parse().expect("an id fit for a header"));
         if let Some(token) = &token {
-            let bearer = format!("Bearer {token}").parse().expect("a token fit for a header");
+            let bearer = format!("Bearer {token}")
+                .parse()
+                .expect("a token fit for a header");
             headers.insert("authorization", bearer);
         }
         request
@@ -56,9 +66,14 @@ async fn main() {
     let config = Config::default()
         .with_heartbeat_interval(Duration::from_secs(2))
         .with_heartbeat_timeout(Duration::from_secs(2));
-    let heartbeat = if text { Heartbeat::text("心跳测试") } else { Heartbeat::Ping };
+    let heartbeat = if text {
+        Heartbeat::text("心跳测试")
+    } else {
+        Heartbeat::Ping
+    };
     let options = Options::default().with_heartbeat(heartbeat);
-    let (handle, mut events) = keepalive_tokio::connect(request, config, options).expect("valid config");
+    let (handle, mut events) =
+        keepalive_tokio::connect(request, config, options).expect("valid config");
 
     // The application: a line every 3 s. While disconnected the lines wait
     // in the client's queue and go out, in order, after the reconnect.
@@ -86,7 +101,11 @@ async fn main() {
     while let Some(event) = events.next().await {
         println!("t={}  {id}  {event}", clock.now());
     }
-    println!("t={}  {id}  finished: {:?}", clock.now(), events.outcome().await.exit);
+    println!(
+        "t={}  {id}  finished: {:?}",
+        clock.now(),
+        events.outcome().await.exit
+    );
 }
 
 fn usage(problem: &str) -> ! {

@@ -4,27 +4,31 @@
 //! cargo run --example demo
 //! ```
 //!
-//! A WebSocket server on 127.0.0.1 tracks presence; three clients keep their
-//! connections alive with 300 ms heartbeats — one on the blocking driver
-//! (tungstenite), one on tokio (tokio-tungstenite, with the article's text
-//! heartbeat `心跳测试`), one on smol. Then the server is killed: the clients
-//! notice, back off with jitter (not in lockstep), queue what they send, and
-//! reconnect when it comes back on the same port, where they show up online
-//! again. Finally the server freezes (a silent proxy): the heartbeat timeout
-//! finds it. The demo checks the recovery and exits non-zero if it did not
-//! happen.
+//! A `keepalive-tokio` server on 127.0.0.1 tracks presence; three clients
+//! keep their connections alive with 300 ms heartbeats, through a TCP proxy:
+//! one on the blocking driver (tungstenite), one on `keepalive-tokio` (with
+//! the article's text heartbeat `心跳测试`), one on smol. Then the server is
+//! killed: the clients notice, back off with jitter (not in lockstep), queue
+//! what they send, and reconnect when it comes back on the same port, where
+//! they show up online again. Finally the proxy freezes (sockets open,
+//! nothing passes): the heartbeat timeout finds it. The demo checks the
+//! recovery and exits non-zero if it did not happen.
 
 mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::client::{BlockingWs, Endpoint, SmolSleep, SmolWs, TokioSleep, TokioWs};
-use common::server::{Server, ServerConfig, ServerEvent};
-use keepalive::adapter::{Heartbeat, Notice, Options, Outcome, asynchronous, blocking};
-use keepalive::{Backoff, Clock, Config, Instant, Jitter};
+use common::client::{BlockingWs, Endpoint, SmolSleep, SmolWs};
+use common::proxy::Proxy;
+use keepalive::adapter::{Heartbeat, Message, Notice, Options, Outcome, asynchronous, blocking};
+use keepalive::{Backoff, Clock, Config, Instant, Jitter, OfflineReason, ServerHeartbeat};
+use keepalive_tokio::server::{PresenceChange, Refusal, Server, ServerConfig};
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// What each client went through, for the final check.
 #[derive(Default)]
@@ -95,28 +99,96 @@ fn reporter(
     }
 }
 
-fn start_server(addr: SocketAddr, clock: Clock, online: &Arc<Mutex<Vec<String>>>) -> Server {
-    let online = online.clone();
-    let config = ServerConfig {
-        addr,
-        timeout: Duration::from_millis(1500),
-        ..ServerConfig::loopback()
-    };
-    let server = Server::start(config, clock, move |event| {
-        match &event {
-            ServerEvent::Online(id) => online.lock().unwrap().push(id.clone()),
-            ServerEvent::Connected { .. } | ServerEvent::Disconnected { .. } => return,
-            _ => {}
+/// The server, in a runtime of its own: dropping the runtime is a crash
+/// (every socket and the listener gone at once).
+struct Node {
+    runtime: Runtime,
+    server: Server<String>,
+    received: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Node {
+    fn start(addr: SocketAddr, clock: Clock, online: &Arc<Mutex<Vec<String>>>) -> Node {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let (log, online) = (received.clone(), online.clone());
+        let server = runtime.block_on(async move {
+            let this: Arc<OnceLock<Server<String>>> = Arc::default();
+            let replies = this.clone();
+            let config = ServerConfig::default()
+                .with_heartbeat(ServerHeartbeat::ping(
+                    Duration::from_millis(750),
+                    Duration::from_millis(750),
+                ))
+                .with_text_heartbeat("心跳测试", "心跳测试");
+            let server = Server::builder(|headers| {
+                let id = headers.get("x-client-id").and_then(|v| v.to_str().ok());
+                id.map(str::to_owned).ok_or(Refusal::Unauthorized)
+            })
+            .config(config)
+            .on_message(move |m| {
+                if let Message::Text(text) = &m.message {
+                    say(clock, "server", format_args!("{} says {text:?}", m.client));
+                    log.lock().unwrap().push((m.client.clone(), text.clone()));
+                    if let Some(server) = replies.get() {
+                        let _ = server.send(m.conn, format!("echo {text}"));
+                    }
+                }
+            })
+            .build()
+            .expect("valid server config");
+            let _ = this.set(server.clone());
+            let listener = TcpListener::bind(addr)
+                .await
+                .unwrap_or_else(|e| fail(&format!("cannot listen on {addr}: {e}")));
+            say(
+                clock,
+                "server",
+                format_args!("listening on ws://{}", listener.local_addr().unwrap()),
+            );
+            let mut changes = server.changes();
+            tokio::spawn(async move {
+                while let Ok(change) = changes.recv().await {
+                    match change {
+                        PresenceChange::Online(id) => {
+                            say(clock, "server", format_args!("{id} is ONLINE"));
+                            online.lock().unwrap().push(id);
+                        }
+                        PresenceChange::Offline(id, why) => {
+                            let why = match why {
+                                OfflineReason::Silent => "silent past the timeout",
+                                _ => "closed",
+                            };
+                            say(clock, "server", format_args!("{id} is OFFLINE ({why})"));
+                        }
+                    }
+                }
+            });
+            let serving = server.clone();
+            tokio::spawn(async move { serving.listen(listener).await });
+            server
+        });
+        Node {
+            runtime,
+            server,
+            received,
         }
-        say(clock, "server", &event);
-    })
-    .unwrap_or_else(|e| fail(&format!("cannot listen on {addr}: {e}")));
-    say(
-        clock,
-        "server",
-        format_args!("listening on ws://{}", server.addr()),
-    );
-    server
+    }
+
+    fn online(&self) -> Vec<String> {
+        let mut ids = self.server.online();
+        ids.sort();
+        ids
+    }
+
+    /// A crash, as far as the clients can tell.
+    fn kill(self) {
+        self.runtime.shutdown_background();
+    }
 }
 
 fn fail(why: &str) -> ! {
@@ -124,16 +196,33 @@ fn fail(why: &str) -> ! {
     std::process::exit(1);
 }
 
+/// Binds a free loopback port and lets it go, for the server to take (and
+/// take again after its restart).
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
 fn main() {
     let clock = Clock::new();
     let tallies: Tallies = Arc::default();
     let online = Arc::new(Mutex::new(Vec::new()));
     println!(
-        "keepalive demo: 1 server, 3 clients (blocking, tokio, smol), heartbeat 300 ms / timeout 300 ms\n"
+        "keepalive demo: 1 server, 3 clients (blocking, tokio, smol) through a proxy, heartbeat 300 ms / timeout 300 ms\n"
     );
 
-    let server = start_server(SocketAddr::from(([127, 0, 0, 1], 0)), clock, &online);
-    let addr = server.addr();
+    let server_addr = free_addr();
+    let server = Node::start(server_addr, clock, &online);
+    // The network between clients and server (the tokio client runs here too).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let proxy = runtime
+        .block_on(Proxy::start(server_addr))
+        .unwrap_or_else(|e| fail(&format!("cannot start the proxy: {e}")));
+    let addr = proxy.addr;
 
     // client-1: the blocking driver, WebSocket pings.
     let c1 = blocking::Client::with_timer(
@@ -146,21 +235,29 @@ fn main() {
     let h1 = c1.handle();
     let t1 = c1.spawn(reporter("client-1", clock, tallies.clone()));
 
-    // client-2: tokio, the article's text heartbeat.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let c2 = asynchronous::Client::new(
-        config(2),
-        Options::default().with_heartbeat(Heartbeat::text("心跳测试")),
-        TokioWs(Endpoint::new(addr, "client-2")),
-        TokioSleep(clock),
-    )
-    .expect("valid config");
-    let h2 = c2.handle();
-    let t2 = runtime.spawn(c2.run(reporter("client-2", clock, tallies.clone())));
+    // client-2: keepalive-tokio, the article's text heartbeat.
+    let request = move || {
+        let mut request = format!("ws://{addr}/")
+            .into_client_request()
+            .expect("a valid URL");
+        request
+            .headers_mut()
+            .insert("x-client-id", "client-2".parse().expect("a header"));
+        request
+    };
+    let options = Options::default().with_heartbeat(Heartbeat::text("心跳测试"));
+    let (h2, mut events2) = {
+        let _inside = runtime.enter();
+        keepalive_tokio::connect(request, config(2), options).expect("valid config")
+    };
+    let mut notify2 = reporter("client-2", clock, tallies.clone());
+    let t2 = runtime.spawn(async move {
+        use futures_util::StreamExt;
+        while let Some(notice) = events2.next().await {
+            notify2(notice);
+        }
+        events2.outcome().await
+    });
 
     // client-3: smol.
     let c3 = asynchronous::Client::new(
@@ -205,7 +302,7 @@ fn main() {
     );
     online.lock().unwrap().clear();
     let restarted_at = clock.now();
-    let server = start_server(addr, clock, &online);
+    let server = Node::start(server_addr, clock, &online);
     wait_until(Duration::from_secs(5), || online.lock().unwrap().len() == 3);
     say(
         clock,
@@ -214,18 +311,18 @@ fn main() {
     );
     std::thread::sleep(Duration::from_millis(500));
 
-    // Act 4: a silent proxy — the server keeps the sockets but stops answering.
+    // Act 4: a silent proxy: sockets stay open, nothing passes.
     println!();
     say(
         clock,
         "demo",
-        "*** the server freezes (sockets open, no answers) ***",
+        "*** the proxy freezes (sockets open, nothing passes) ***",
     );
-    server.set_silent(true);
+    proxy.set_frozen(true);
     let frozen_at = clock.now();
     std::thread::sleep(Duration::from_millis(1000));
-    say(clock, "demo", "*** the server thaws ***");
-    server.set_silent(false);
+    say(clock, "demo", "*** the proxy thaws ***");
+    proxy.set_frozen(false);
     wait_until(Duration::from_secs(5), || {
         let tallies = tallies.lock().unwrap();
         tallies
@@ -246,7 +343,7 @@ fn main() {
         t3.join().expect("client-3 panicked"),
     ];
     std::thread::sleep(Duration::from_millis(100));
-    let received = server.received();
+    let received = server.received.lock().unwrap().clone();
     server.kill();
     runtime.shutdown_timeout(Duration::from_secs(1));
 

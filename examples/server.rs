@@ -31,18 +31,36 @@ use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() {
-    let (mut addr, mut timeout, mut text, mut refuse, mut run_for) =
-        ("127.0.0.1:9001".to_string(), 3000, Some("心跳测试".to_string()), Vec::new(), None);
+    let (mut addr, mut timeout, mut text, mut refuse, mut run_for) = (
+        "127.0.0.1:9001".to_string(),
+        3000,
+        Some("心跳测试".to_string()),
+        Vec::new(),
+        None,
+    );
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--addr" => addr = value(),
-            "--timeout-ms" => timeout = value().parse().unwrap_or_else(|_| usage("bad --timeout-ms")),
+            "--timeout-ms" => {
+                timeout = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("bad --timeout-ms"))
+            }
             "--heartbeat-text" => text = Some(value()),
             "--no-heartbeat-text" => text = None,
             "--refuse" => refuse.push(value()),
-            "--run-for-ms" => run_for = Some(value().parse().unwrap_or_else(|_| usage("bad --run-for-ms"))),
+            "--run-for-ms" => {
+                run_for = Some(
+                    value()
+                        .parse()
+                        .unwrap_or_else(|_| usage("bad --run-for-ms")),
+                )
+            }
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -58,17 +76,30 @@ async fn main() {
     let server = Server::builder(move |headers| {
         let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
         let token = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
-        if token.or(subprotocol(headers, "auth.")).is_some_and(|t| refuse.iter().any(|r| r == t)) {
-            println!("{} refused: HTTP 401", header("x-client-id").unwrap_or("a client"));
+        if token
+            .or(subprotocol(headers, "auth."))
+            .is_some_and(|t| refuse.iter().any(|r| r == t))
+        {
+            println!(
+                "{} refused: HTTP 401",
+                header("x-client-id").unwrap_or("a client")
+            );
             return Err(Refusal::Unauthorized);
         }
         let id = header("x-client-id").or(subprotocol(headers, "id."));
-        Ok(id.map_or_else(|| format!("guest-{}", guests.fetch_add(1, Ordering::Relaxed)), str::to_owned))
+        Ok(id.map_or_else(
+            || format!("guest-{}", guests.fetch_add(1, Ordering::Relaxed)),
+            str::to_owned,
+        ))
     })
     .config(config)
     .on_message(move |m| {
         if let (Message::Text(said), Some(server)) = (&m.message, replies.get()) {
-            println!("t={}  server  {} says {said:?}", server.clock().now(), m.client);
+            println!(
+                "t={}  server  {} says {said:?}",
+                server.clock().now(),
+                m.client
+            );
             let _ = server.send(m.conn, format!("echo {said}"));
         }
     })

@@ -18,13 +18,13 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::client::{BlockingWs, Endpoint, SmolSleep, SmolWs};
-use support::server::{Server, ServerConfig, ServerEvent};
 use keepalive::adapter::{
     Cause, Exit, Handle, Heartbeat, Message, Notice, Options, Outcome, SendError,
 };
 use keepalive::adapter::{asynchronous, blocking};
 use keepalive::{Backoff, Clock, Config, Instant, Jitter};
+use support::client::{BlockingWs, Endpoint, SmolSleep, SmolWs};
+use support::server::{Server, ServerConfig, ServerEvent};
 
 type WsNotice = Notice<tungstenite::Error>;
 

@@ -23,14 +23,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant as WallClock};
 
-use support::client::{BlockingWs, Endpoint};
-use support::server::redis_store::{RedisServer, RedisStore};
-use support::server::{Server, ServerConfig, ServerEvent};
 use keepalive::adapter::{Handle, Options, Outcome, blocking};
 use keepalive::{
     Backoff, BlockingFleet, Clock, Config, FleetConfig, Jitter, PresenceConfig, PresenceStore,
     Status, StoreOp,
 };
+use support::client::{BlockingWs, Endpoint};
+use support::server::redis_store::{RedisServer, RedisStore};
+use support::server::{Server, ServerConfig, ServerEvent};
 use tungstenite::client::IntoClientRequest;
 
 const T: Duration = Duration::from_millis(900);

@@ -397,6 +397,13 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Server<K> {
         self.shared.lock().sessions.online_count()
     }
 
+    /// The clients online now, in no particular order. O(clients held):
+    /// for dashboards and tests; follow [`changes`](Self::changes) instead
+    /// of polling this.
+    pub fn online(&self) -> Vec<K> {
+        self.shared.lock().sessions.online().cloned().collect()
+    }
+
     /// Connections open now.
     pub fn connection_count(&self) -> usize {
         *self.shared.live.borrow()
