@@ -19,7 +19,7 @@ fn main() {
     bench::main();
 }
 
-#[path = "../examples/common/redis_store.rs"]
+#[path = "../tests/support/redis_store.rs"]
 #[allow(dead_code)]
 mod redis_store;
 

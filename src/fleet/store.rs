@@ -9,7 +9,7 @@ use std::vec::Vec;
 ///
 /// Synchronous and object-safe (`dyn PresenceStore<Error = E>` works). The
 /// implementation for the `redis` crate is a few lines: see
-/// `examples/common/redis_store.rs`:
+/// `tests/support/redis_store.rs`:
 ///
 /// ```no_run
 /// # use core::time::Duration;
