@@ -28,6 +28,7 @@ use keepalive::{Backoff, Clock, Config, Instant, Jitter, OfflineReason, ServerHe
 use keepalive_tokio::server::{PresenceChange, Refusal, Server, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// What each client went through, for the final check.
@@ -152,19 +153,21 @@ impl Node {
             );
             let mut changes = server.changes();
             tokio::spawn(async move {
-                while let Ok(change) = changes.recv().await {
-                    match change {
-                        PresenceChange::Online(id) => {
+                loop {
+                    match changes.recv().await {
+                        Ok(PresenceChange::Online(id)) => {
                             say(clock, "server", format_args!("{id} is ONLINE"));
                             online.lock().unwrap().push(id);
                         }
-                        PresenceChange::Offline(id, why) => {
+                        Ok(PresenceChange::Offline(id, why)) => {
                             let why = match why {
                                 OfflineReason::Silent => "silent past the timeout",
                                 _ => "closed",
                             };
                             say(clock, "server", format_args!("{id} is OFFLINE ({why})"));
                         }
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return,
                     }
                 }
             });

@@ -28,6 +28,7 @@ use keepalive::adapter::Message;
 use keepalive::{OfflineReason, ServerHeartbeat};
 use keepalive_tokio::server::{PresenceChange, Refusal, Server, ServerConfig, subprotocol};
 use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
 
 #[tokio::main]
 async fn main() {
@@ -116,10 +117,12 @@ async fn main() {
     let mut changes = server.changes();
     let clock = server.clock();
     tokio::spawn(async move {
-        while let Ok(change) = changes.recv().await {
-            match change {
-                PresenceChange::Online(id) => println!("t={}  server  {id} is ONLINE", clock.now()),
-                PresenceChange::Offline(id, why) => {
+        loop {
+            match changes.recv().await {
+                Ok(PresenceChange::Online(id)) => {
+                    println!("t={}  server  {id} is ONLINE", clock.now())
+                }
+                Ok(PresenceChange::Offline(id, why)) => {
                     let why = match why {
                         OfflineReason::Silent => "silent past the timeout",
                         OfflineReason::Ended => "closed",
@@ -127,6 +130,10 @@ async fn main() {
                     };
                     println!("t={}  server  {id} is OFFLINE ({why})", clock.now());
                 }
+                Err(RecvError::Lagged(missed)) => {
+                    println!("t={}  server  ({missed} changes not logged)", clock.now())
+                }
+                Err(RecvError::Closed) => return,
             }
         }
     });
