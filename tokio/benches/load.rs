@@ -7,7 +7,7 @@
 //! ```text
 //! cargo bench -p keepalive-tokio --bench load              # 10,000 connections
 //! cargo bench -p keepalive-tokio --bench load -- --smoke   # 300, seconds (CI)
-//! cargo bench -p keepalive-tokio --bench load -- --connections 5000
+//! cargo bench -p keepalive-tokio --bench load -- --connections 5000 --only keepalive
 //! ```
 //!
 //! For each server: the time until all N are connected, RSS per connection,
@@ -103,16 +103,20 @@ fn main() {
         return serve_keepalive(arg(1) as u16, arg(2), arg(3));
     }
     let smoke = args.iter().any(|a| a == "--smoke");
-    let connections = args
-        .iter()
-        .position(|a| a == "--connections")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(10_000);
-    let plan = if smoke {
+    let connections = flag(&args, "--connections").unwrap_or(10_000);
+    let mut plan = if smoke {
         Plan::smoke()
     } else {
         Plan::full(connections)
     };
+    if let Some(secs) = flag(&args, "--steady-secs") {
+        plan.steady = Duration::from_secs(secs as u64);
+    }
+    // `--only keepalive` (or `node`, `python`): one server, for a quick look.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
     println!(
         "load: {} connections, a text heartbeat every {:?} each; keepalive and python ping after {:?} of silence \
          (python: every {:?}) and give {:?} to answer (bound {:?}); node sweeps every {:?} (bound {:?}..{:?})",
@@ -132,43 +136,43 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    type Install<'a> = Box<dyn FnOnce(u16) -> Result<Launch, String> + 'a>;
+    let keepalive: Install = Box::new(|port| {
+        Ok(Launch {
+            name: "keepalive-tokio",
+            program: std::env::current_exe().map_err(|e| e.to_string())?,
+            args: vec![
+                "--serve-keepalive".into(),
+                port.to_string(),
+                plan.interval.as_millis().to_string(),
+                plan.timeout.as_millis().to_string(),
+            ],
+            dir: std::env::temp_dir(),
+        })
+    });
+    let node: Install = Box::new(|port| peers::node_ws(&dir, port, plan.sweep.as_millis() as u64));
+    let python: Install = Box::new(|port| {
+        peers::python_websockets(
+            &dir,
+            port,
+            plan.interval.as_secs_f64(),
+            plan.timeout.as_secs_f64(),
+        )
+    });
     let mut results = Vec::new();
-    let exe = std::env::current_exe().expect("the bench binary");
-    let port = free_port();
-    let keepalive = Launch {
-        name: "keepalive-tokio",
-        program: exe,
-        args: vec![
-            "--serve-keepalive".into(),
-            port.to_string(),
-            plan.interval.as_millis().to_string(),
-            plan.timeout.as_millis().to_string(),
-        ],
-        dir: std::env::temp_dir(),
-    };
-    let launches: [(&str, Result<Launch, String>, u16); 3] = [
-        ("keepalive-tokio", Ok(keepalive), port),
+    for (name, install) in [
+        ("keepalive-tokio", keepalive),
+        ("node ws", node),
+        ("python websockets", python),
+    ] {
+        if only
+            .as_ref()
+            .is_some_and(|only| !name.contains(only.as_str()))
         {
-            let port = free_port();
-            (
-                "node ws",
-                peers::node_ws(&dir, port, plan.sweep.as_millis() as u64),
-                port,
-            )
-        },
-        {
-            let port = free_port();
-            let python = peers::python_websockets(
-                &dir,
-                port,
-                plan.interval.as_secs_f64(),
-                plan.timeout.as_secs_f64(),
-            );
-            ("python websockets", python, port)
-        },
-    ];
-    for (name, launch, port) in launches {
-        match launch {
+            continue;
+        }
+        let port = free_port();
+        match install(port) {
             Ok(launch) => match runtime.block_on(measure(&launch, port, plan)) {
                 Ok(figures) => results.push(figures),
                 Err(e) => println!("{name}: failed: {e}"),
@@ -178,6 +182,12 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     report(&results, plan);
+}
+
+/// The number after `name` on the command line.
+fn flag(args: &[String], name: &str) -> Option<usize> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1)?.parse().ok()
 }
 
 /// Runs one server under the load and measures it.

@@ -33,7 +33,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            read_buffer: 4 << 10,
+            read_buffer: 512,
             write_buffer: 4 << 10,
             max_write_buffer: 0,
             max_message: 1 << 20,

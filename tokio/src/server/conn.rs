@@ -5,10 +5,10 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use keepalive::{ConnId, Inbound as Frame, Reply, SessionsError};
-use tokio::sync::{Notify, mpsc};
 
 use super::admit::retry_secs;
-use super::{AcceptError, Incoming, Peer, Shared};
+use super::link::Link;
+use super::{AcceptError, Incoming, Shared};
 use crate::close::TRY_AGAIN_LATER;
 use crate::socket::{Inbound, Outbound, Socket};
 
@@ -22,18 +22,13 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     S: Socket,
 {
-    let (outbound, rx) = mpsc::channel(shared.config.outbound_queue());
-    let kill = Arc::new(Notify::new());
+    let link = Arc::new(Link::new(shared.config.outbound_queue()));
     let opened = {
         let mut inner = shared.lock();
         let now = shared.clock.now();
         match inner.sessions.open(&id, now) {
             Ok(conn) => {
-                let peer = Peer {
-                    outbound,
-                    kill: kill.clone(),
-                };
-                inner.peers.insert(conn, peer);
+                inner.peers.insert(conn, link.clone());
                 shared.live.send_modify(|n| *n += 1);
                 Ok(conn)
             }
@@ -59,7 +54,7 @@ where
         }
     };
     shared.wake.notify_one(); // an Online report, and a new deadline
-    run(shared, conn, &id, &mut socket, rx, &kill).await;
+    run(shared, conn, &id, &mut socket, &link).await;
     drop(socket);
     let now = shared.clock.now();
     {
@@ -80,32 +75,26 @@ const RETRY_REASONS: [&str; 61] = [
     "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60",
 ];
 
-async fn run<K, S: Socket>(
-    shared: &Shared<K>,
-    conn: ConnId,
-    id: &K,
-    socket: &mut S,
-    mut rx: mpsc::Receiver<Outbound>,
-    kill: &Notify,
-) where
+async fn run<K, S: Socket>(shared: &Shared<K>, conn: ConnId, id: &K, socket: &mut S, link: &Link)
+where
     K: Hash + Eq + Clone,
 {
     loop {
+        while let Some(frame) = link.pop() {
+            if !send(socket, frame, link).await {
+                return;
+            }
+        }
+        if link.is_killed() {
+            return;
+        }
         tokio::select! {
             biased;
-            () = kill.notified() => return,
-            frame = rx.recv() => match frame {
-                Some(frame) => {
-                    if !send(socket, frame, kill).await {
-                        return;
-                    }
-                }
-                None => return,
-            },
+            () = link.woken() => {} // queued or killed: see above
             frame = socket.recv() => {
                 let Some(frame) = frame else { return };
                 if let Some(reply) = received(shared, conn, id, frame)
-                    && !send(socket, reply, kill).await
+                    && !send(socket, reply, link).await
                 {
                     return;
                 }
@@ -150,11 +139,19 @@ where
 }
 
 /// Writes one frame unless the connection is killed first (a client that
-/// does not read can block a write forever).
-async fn send<S: Socket>(socket: &mut S, frame: Outbound, kill: &Notify) -> bool {
-    tokio::select! {
-        biased;
-        () = kill.notified() => false,
-        sent = socket.send(frame) => sent,
+/// does not read can block a write forever). Frames queued meanwhile wait
+/// for the loop.
+async fn send<S: Socket>(socket: &mut S, frame: Outbound, link: &Link) -> bool {
+    let mut sending = std::pin::pin!(socket.send(frame));
+    loop {
+        tokio::select! {
+            biased;
+            sent = &mut sending => return sent && !link.is_killed(),
+            () = link.woken() => {
+                if link.is_killed() {
+                    return false;
+                }
+            }
+        }
     }
 }

@@ -45,17 +45,17 @@ where
         match action {
             ServerAction::Ping(conn) => {
                 if let Some(peer) = inner.peers.get(&conn) {
-                    peer.push(Outbound::Ping);
+                    let _ = peer.push(Outbound::Ping);
                 }
             }
             ServerAction::Close(conn) => {
                 if let Some(peer) = inner.peers.get(&conn) {
-                    peer.push(Outbound::Close(GOING_AWAY, "heartbeat timeout"));
+                    let _ = peer.push(Outbound::Close(GOING_AWAY, "heartbeat timeout"));
                 }
             }
             ServerAction::Abort(conn) => {
                 if let Some(peer) = inner.peers.get(&conn) {
-                    peer.kill.notify_one();
+                    peer.kill();
                 }
             }
             ServerAction::Online(id) => {

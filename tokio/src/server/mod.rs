@@ -12,6 +12,7 @@ pub(crate) mod admit;
 mod config;
 mod conn;
 mod driver;
+mod link;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,7 +26,7 @@ use keepalive::{
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, broadcast, mpsc, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_tungstenite::tungstenite::http::HeaderMap;
 
 pub use admit::{AcceptError, Refusal, subprotocol};
@@ -33,6 +34,7 @@ pub use config::ServerConfig;
 
 use crate::close::SERVICE_RESTART;
 use crate::socket::Outbound;
+use link::{Link, Refused};
 
 /// A presence change, from [`Server::changes`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -223,24 +225,9 @@ pub(crate) struct Shared<K> {
 
 pub(crate) struct Inner<K> {
     sessions: Sessions<K>,
-    peers: HashMap<ConnId, Peer>,
+    /// Each live connection's queue and kill switch.
+    peers: HashMap<ConnId, Arc<Link>>,
     rng: u64,
-}
-
-/// The way to a connection's task.
-struct Peer {
-    outbound: mpsc::Sender<Outbound>,
-    kill: Arc<Notify>,
-}
-
-impl Peer {
-    /// Queues a control frame; a full queue means the client does not
-    /// read: drop the connection instead.
-    fn push(&self, frame: Outbound) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbound.try_send(frame) {
-            self.kill.notify_one();
-        }
-    }
 }
 
 impl<K> Drop for Shared<K> {
@@ -336,21 +323,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Server<K> {
         let Some(peer) = inner.peers.get(&conn) else {
             return Err(SendError::Gone(message));
         };
-        match peer.outbound.try_send(Outbound::Message(message)) {
+        match peer.push(Outbound::Message(message)) {
             Ok(()) => Ok(()),
-            Err(error) => {
-                let full = matches!(error, mpsc::error::TrySendError::Full(_));
-                if full {
-                    peer.kill.notify_one();
-                }
-                let Outbound::Message(message) = error.into_inner() else {
-                    return Ok(()); // we sent a message: it is what comes back
-                };
-                Err(match full {
-                    true => SendError::SlowConsumer(message),
-                    false => SendError::Gone(message),
-                })
-            }
+            Err(Refused::Full(Outbound::Message(message))) => Err(SendError::SlowConsumer(message)),
+            Err(Refused::Gone(Outbound::Message(message))) => Err(SendError::Gone(message)),
+            Err(_) => Ok(()), // we pushed a message: it is what comes back
         }
     }
 
@@ -365,7 +342,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Server<K> {
             return false;
         }
         if let Some(peer) = inner.peers.get(&conn) {
-            peer.push(Outbound::Close(code, reason));
+            let _ = peer.push(Outbound::Close(code, reason));
         }
         drop(inner);
         self.shared.wake.notify_one();
@@ -435,7 +412,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Server<K> {
             } = &mut *inner;
             for (&conn, peer) in peers.iter() {
                 sessions.close(conn, now);
-                peer.push(Outbound::Close(SERVICE_RESTART, "service restart"));
+                let _ = peer.push(Outbound::Close(SERVICE_RESTART, "service restart"));
             }
         }
         self.shared.wake.notify_one();
