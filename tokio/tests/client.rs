@@ -91,6 +91,7 @@ impl Scripted {
 async fn serve(stream: tokio::net::TcpStream, mode: Arc<Mutex<Mode>>, seen: Arc<Mutex<Seen>>) {
     let now = Instant::now();
     let current = *mode.lock().unwrap();
+    #[allow(clippy::result_large_err)] // tungstenite's own `ErrorResponse`
     let callback = |request: &Request, response: Response| {
         let token = request
             .headers()

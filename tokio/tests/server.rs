@@ -237,7 +237,7 @@ async fn a_slow_consumer_is_dropped_not_buffered() {
             Ok(()) => accepted += 1,
             Err(e) => break e,
         }
-        if accepted % 16 == 0 {
+        if accepted.is_multiple_of(16) {
             tokio::task::yield_now().await; // let the connection's task write
         }
         assert!(

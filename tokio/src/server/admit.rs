@@ -183,6 +183,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut verdict: Option<Result<K, StatusCode>> = None;
+    // tungstenite's callback returns its own (large) `ErrorResponse`.
+    #[allow(clippy::result_large_err)]
     let callback =
         |request: &Request, mut response: Response| match admit(shared, request.headers()) {
             Ok(admitted) => {
