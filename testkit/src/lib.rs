@@ -26,6 +26,7 @@ mod config;
 mod ops;
 #[cfg(feature = "std")]
 pub mod presence;
+pub mod redis_server;
 pub mod seeds;
 #[cfg(feature = "std")]
 pub mod server;
