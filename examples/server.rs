@@ -16,6 +16,9 @@
 //!   gets HTTP 401, and the keepalive client gives up.
 //! - Presence is per client across its connections: `… is ONLINE` at the
 //!   first, `… is OFFLINE (…)` after the last.
+//! - `--redis URL --node NAME` joins a fleet through `keepalive-redis`: this
+//!   node's clients are mirrored into Redis, and the changes of every other
+//!   node are logged (`fleet  bob is ONLINE on node-b`).
 //!
 //! Try it with `cargo run --example client -- --id alice`, or any client:
 //! `websocat -H 'X-Client-Id: me' ws://127.0.0.1:9001/`.
@@ -24,8 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use keepalive::adapter::Message;
-use keepalive::{OfflineReason, ServerHeartbeat};
+use keepalive::{FleetConfig, OfflineReason, PresenceConfig, ServerHeartbeat};
+use keepalive_redis::{FeedConfig, FleetChange, FleetFeed, FleetNode, Runner};
 use keepalive_tokio::server::{PresenceChange, Refusal, Server, ServerConfig, subprotocol};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
@@ -39,6 +44,7 @@ async fn main() {
         Vec::new(),
         None,
     );
+    let (mut redis, mut node) = (None, "node-1".to_string());
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -55,6 +61,8 @@ async fn main() {
             "--heartbeat-text" => text = Some(value()),
             "--no-heartbeat-text" => text = None,
             "--refuse" => refuse.push(value()),
+            "--redis" => redis = Some(value()),
+            "--node" => node = value(),
             "--run-for-ms" => {
                 run_for = Some(
                     value()
@@ -114,15 +122,25 @@ async fn main() {
     let local = listener.local_addr().expect("a bound address");
     println!("listening on ws://{local} (timeout {timeout} ms, text heartbeat {text:?})");
 
+    let fleet = match redis {
+        Some(url) => Some(join_fleet(&url, &node, Duration::from_millis(timeout)).await),
+        None => None,
+    };
     let mut changes = server.changes();
     let clock = server.clock();
     tokio::spawn(async move {
         loop {
             match changes.recv().await {
                 Ok(PresenceChange::Online(id)) => {
-                    println!("t={}  server  {id} is ONLINE", clock.now())
+                    println!("t={}  server  {id} is ONLINE", clock.now());
+                    if let Some(fleet) = &fleet {
+                        fleet.online(id);
+                    }
                 }
                 Ok(PresenceChange::Offline(id, why)) => {
+                    if let Some(fleet) = &fleet {
+                        fleet.offline(id.clone());
+                    }
                     let why = match why {
                         OfflineReason::Silent => "silent past the timeout",
                         OfflineReason::Ended => "closed",
@@ -148,10 +166,51 @@ async fn main() {
     server.shutdown().await; // everyone gets 1012 and comes back, spread out
 }
 
+/// Mirrors this node's presence into the Redis at `url`, and logs what the
+/// other nodes report.
+async fn join_fleet(url: &str, node: &str, timeout: Duration) -> FleetNode<String> {
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64); // a new incarnation per start
+    let config =
+        FleetConfig::new(node, epoch).with_presence(PresenceConfig::new().with_timeout(timeout));
+    let fail =
+        |e: &dyn std::fmt::Display| -> ! { usage(&format!("cannot join the fleet at {url}: {e}")) };
+    let runner = Runner::connect(url, config.prefix())
+        .await
+        .unwrap_or_else(|e| fail(&e));
+    let mut feed = FleetFeed::subscribe(url, FeedConfig::new(config.prefix(), config.ttl()))
+        .await
+        .unwrap_or_else(|e| fail(&e));
+    println!("fleet node {node} sharing presence through {url}");
+    let (me, clock) = (node.to_owned(), keepalive::Clock::new());
+    tokio::spawn(async move {
+        while let Some(change) = feed.next().await {
+            match change {
+                FleetChange::Online { client, node } if node != me => {
+                    println!("t={}  fleet   {client} is ONLINE on {node}", clock.now())
+                }
+                FleetChange::Offline {
+                    client,
+                    node,
+                    cause,
+                } if node != me => {
+                    println!(
+                        "t={}  fleet   {client} is OFFLINE on {node} ({cause:?})",
+                        clock.now()
+                    )
+                }
+                _ => {}
+            }
+        }
+    });
+    FleetNode::spawn(runner, config).unwrap_or_else(|e| fail(&e))
+}
+
 fn usage(problem: &str) -> ! {
     eprintln!(
         "{problem}\nusage: server [--addr IP:PORT] [--timeout-ms N] [--heartbeat-text TEXT | --no-heartbeat-text] \
-         [--refuse TOKEN]... [--run-for-ms N]"
+         [--refuse TOKEN]... [--run-for-ms N] [--redis redis://HOST:PORT [--node NAME]]"
     );
     std::process::exit(if problem.is_empty() { 0 } else { 2 });
 }
