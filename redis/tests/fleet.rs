@@ -315,3 +315,136 @@ async fn redis_unreachable_at_connect_is_an_error() {
             .is_err()
     );
 }
+
+/// Check-ins through the sans-IO `Fleet` and the runner: throttled to one
+/// write per client per write period, and Redis' own `commandstats` agree
+/// with what the runner sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_ins_are_throttled_as_redis_counts_them() {
+    let Some(redis) = redis() else { return };
+    let mut runner = Runner::connect(&redis.url(), "th:").await.unwrap();
+    let mut conn = runner.connection();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut fleet = keepalive::Fleet::<String>::new(config("a", "th:")).unwrap();
+    let clock = keepalive::Clock::new();
+    let (mut sent, start) = (0usize, Instant::now());
+    // 20 clients checking in every 30 ms for 1.5 s: 50 check-ins each.
+    while start.elapsed() < ms(1500) {
+        for i in 0..20 {
+            fleet
+                .check_in(format!("c{i}").as_str(), clock.now())
+                .unwrap();
+        }
+        let commands: Vec<_> = fleet.commands().collect();
+        sent += commands.len();
+        let outcome = runner.run(&commands, &[]).await;
+        for failed in &outcome.failed {
+            fleet.failed(failed);
+        }
+        tokio::time::sleep(ms(30)).await;
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let calls: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_set:calls="))
+        .and_then(|l| l.split(',').next()?.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(calls, sent, "Redis received exactly the SETs sent");
+    // 1.5 s / 300 ms: at most 6 writes per client (plus the first), not 50.
+    assert!(sent <= 20 * 7, "{sent} writes for 1000 check-ins");
+    assert!(sent >= 20 * 4, "{sent}: refreshed while checking in");
+}
+
+/// A node restarting quickly (a deploy: a new incarnation of node-a takes
+/// its clients back within a write period): nobody is ever offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_restart_shows_nobody_offline() {
+    let Some(redis) = redis() else { return };
+    let mut changes = feed(&redis, "qr:").await;
+    let runner = Runner::connect(&redis.url(), "qr:").await.unwrap();
+    let old = FleetNode::spawn(runner, config("node-a", "qr:")).unwrap();
+    old.online("gina".to_owned());
+    assert!(matches!(
+        next(&mut changes, SLACK).await.unwrap().0,
+        FleetChange::Online { .. }
+    ));
+    drop(old); // gone without deleting anything
+    tokio::time::sleep(ms(200)).await;
+    let runner = Runner::connect(&redis.url(), "qr:").await.unwrap();
+    let new = FleetNode::spawn(
+        runner,
+        FleetConfig::new("node-a", 2)
+            .with_presence(PresenceConfig::new().with_timeout(T))
+            .with_prefix("qr:"),
+    )
+    .unwrap();
+    new.online("gina".to_owned());
+    assert!(
+        next(&mut changes, TTL * 3).await.is_none(),
+        "gina flapped offline"
+    );
+}
+
+/// The whole path: a keepalive-tokio server mirrored into the fleet; a
+/// client that goes silent there is closed at `interval + timeout` and the
+/// subscriber on another node sees it offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_of_a_server_is_offline_everywhere() {
+    use keepalive::ServerHeartbeat;
+    use keepalive_tokio::server::{PresenceChange, Refusal, Server, ServerConfig};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let Some(redis) = redis() else { return };
+    let mut changes = feed(&redis, "sc:").await;
+    let fleet = node(&redis, "node-a", "sc:").await;
+    let config = ServerConfig::default().with_heartbeat(ServerHeartbeat::ping(ms(300), ms(300)));
+    let server = Server::builder(|headers| {
+        let id = headers.get("x-client-id").and_then(|v| v.to_str().ok());
+        id.map(str::to_owned).ok_or(Refusal::Unauthorized)
+    })
+    .config(config)
+    .build()
+    .unwrap();
+    let mut presence = server.changes();
+    tokio::spawn(async move {
+        while let Ok(change) = presence.recv().await {
+            match change {
+                PresenceChange::Online(id) => fleet.online(id),
+                PresenceChange::Offline(id, _) => fleet.offline(id),
+            }
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = server.clone();
+    tokio::spawn(async move { serving.listen(listener).await });
+    let mut request = format!("ws://{addr}/").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-client-id", "hana".parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    // Connected, then never read again: pings go unanswered.
+    let (online, _) = next(&mut changes, SLACK).await.unwrap();
+    assert!(matches!(online, FleetChange::Online { ref client, .. } if client == "hana"));
+    let silent = Instant::now();
+    let (offline, _) = next(&mut changes, ms(600) + SLACK)
+        .await
+        .expect("offline everywhere");
+    assert!(matches!(
+        offline,
+        FleetChange::Offline {
+            cause: OfflineCause::Announced,
+            ..
+        }
+    ));
+    assert!(silent.elapsed() >= ms(550), "{:?}", silent.elapsed());
+    drop(socket);
+}
