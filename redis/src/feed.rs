@@ -145,7 +145,9 @@ async fn enable_expiry_events(conn: &mut MultiplexedConnection) -> RedisResult<(
         .await?;
     let mut flags = current.get(1).cloned().unwrap_or_default();
     for flag in ['E', 'x'] {
-        if !flags.contains(flag) && !(flag == 'x' && flags.contains('A')) {
+        // `A` (all classes) includes `x` (expired).
+        let set = flags.contains(flag) || (flag == 'x' && flags.contains('A'));
+        if !set {
             flags.push(flag);
         }
     }
