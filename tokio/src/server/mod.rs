@@ -126,7 +126,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Builder<K> {
 
     /// Starts the server's driver task; connections come through
     /// [`Server::listen`], [`Server::accept`] or (feature `axum`)
-    /// [`Server::upgrade`].
+    /// `Server::upgrade`.
     ///
     /// # Errors
     ///
