@@ -19,7 +19,7 @@ fn main() {
     bench::main();
 }
 
-#[path = "../tests/support/redis_store.rs"]
+#[path = "support/redis_store.rs"]
 #[allow(dead_code)]
 mod redis_store;
 
@@ -27,8 +27,9 @@ mod bench {
     use std::hint::black_box;
     use std::time::{Duration, Instant as WallClock};
 
-    use crate::redis_store::{RedisServer, RedisStore};
+    use crate::redis_store::RedisStore;
     use keepalive::{BlockingFleet, FleetConfig, Instant, PresenceConfig, PresenceStore};
+    use keepalive_testkit::redis_server::RedisServer;
 
     const INTERVAL: Duration = Duration::from_secs(1);
     const TIMEOUT: Duration = Duration::from_secs(30);
@@ -227,7 +228,8 @@ mod bench {
         };
         for throttled in [true, false] {
             let store = Pipelined {
-                conn: server.connect(),
+                conn: RedisStore::connect(&server.url())
+                    .expect("connect to the bench's redis-server"),
                 pipe: redis::pipe(),
                 batch: 1_000,
                 commands: 0,
@@ -240,7 +242,7 @@ mod bench {
             );
         }
         let store = Direct {
-            conn: server.connect(),
+            conn: RedisStore::connect(&server.url()).expect("connect to the bench's redis-server"),
             commands: 0,
         };
         let run = simulate(store, true, clients, seconds, |f| f.store().commands);
@@ -249,7 +251,8 @@ mod bench {
             &run,
             seconds,
         );
-        let mut conn = server.connect();
+        let mut conn =
+            RedisStore::connect(&server.url()).expect("connect to the bench's redis-server");
         let keys: u64 = redis::cmd("DBSIZE").query(&mut conn.0).unwrap();
         println!("   ({keys} keys left in Redis, one per client)");
     }

@@ -9,7 +9,8 @@ use std::vec::Vec;
 ///
 /// Synchronous and object-safe (`dyn PresenceStore<Error = E>` works). The
 /// implementation for the `redis` crate is a few lines: see
-/// `tests/support/redis_store.rs`:
+/// `benches/support/redis_store.rs` (the async, pipelined runner is the
+/// `keepalive-redis` crate):
 ///
 /// ```no_run
 /// # use core::time::Duration;

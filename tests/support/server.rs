@@ -16,10 +16,7 @@
 //!   crash, as far as clients can tell); a new server can bind the same port.
 //! - [`Server::set_silent`] freezes it (a silent proxy: sockets stay open,
 //!   nothing is read or answered).
-//! - With [`ServerConfig::redis`] set, the node joins a fleet: check-ins go
-//!   through [`Fleet`], which mirrors presence into Redis, and
-//!   [`Server::status`] answers for clients of any node. A killed node
-//!   leaves its keys to expire by themselves.
+//! - (Presence across nodes is `keepalive-redis`'s, tested in `redis/`.)
 
 use std::collections::HashMap;
 use std::io;
@@ -30,17 +27,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use keepalive::{
-    BlockingFleet, Change, Clock, FleetConfig, FleetRecord, Inbound, Instant, Presence,
-    PresenceConfig, PresenceError, PresenceUpdate, Reply, Responder, Status,
+    Clock, Inbound, Presence, PresenceConfig, PresenceUpdate, Reply, Responder, Status,
 };
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::StatusCode;
 use tungstenite::{Error, Message, WebSocket};
-
-#[path = "redis_store.rs"]
-pub mod redis_store;
-
-use redis_store::RedisStore;
 
 /// How the server behaves.
 #[derive(Clone, Debug)]
@@ -53,11 +44,6 @@ pub struct ServerConfig {
     pub heartbeat_text: Option<String>,
     /// Bearer tokens refused with HTTP 401.
     pub refuse: Vec<String>,
-    /// Join a fleet through the Redis at this URL (`redis://127.0.0.1:6379`);
-    /// `None`: presence stays in this process.
-    pub redis: Option<String>,
-    /// This node's name in the fleet (`A-Z a-z 0-9 . _ -`).
-    pub node: String,
 }
 
 impl ServerConfig {
@@ -68,8 +54,6 @@ impl ServerConfig {
             timeout: Duration::from_secs(3),
             heartbeat_text: Some("心跳测试".into()),
             refuse: Vec::new(),
-            redis: None,
-            node: "node-1".into(),
         }
     }
 }
@@ -89,8 +73,6 @@ pub enum ServerEvent {
     Refused(String),
     /// An application text message.
     Message { client: String, text: String },
-    /// The fleet's store failed (the local tracker carried on).
-    Store(String),
 }
 
 impl std::fmt::Display for ServerEvent {
@@ -106,7 +88,6 @@ impl std::fmt::Display for ServerEvent {
             ServerEvent::Offline { client, why } => write!(f, "{client} is OFFLINE ({why})"),
             ServerEvent::Refused(client) => write!(f, "{client} refused: HTTP 401"),
             ServerEvent::Message { client, text } => write!(f, "{client} says {text:?}"),
-            ServerEvent::Store(error) => write!(f, "store error: {error}"),
         }
     }
 }
@@ -125,7 +106,7 @@ struct Shared {
     responder: Responder,
     stop: AtomicBool,
     silent: AtomicBool,
-    presence: Mutex<Tracker>,
+    presence: Mutex<Presence<String>>,
     conns: Mutex<HashMap<u64, Conn>>,
     next_conn: AtomicU64,
     live: AtomicUsize,
@@ -154,7 +135,8 @@ impl Server {
         let listener = TcpListener::bind(config.addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let presence = Tracker::new(&config)?;
+        let presence = Presence::new(PresenceConfig::new().with_timeout(config.timeout))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let mut responder = Responder::new().without_pong_replies();
         if let Some(text) = &config.heartbeat_text {
             responder = responder.with_text_heartbeat(text.clone(), text.clone());
@@ -208,27 +190,15 @@ impl Server {
     /// Ids online on this node right now.
     pub fn online(&self) -> Vec<String> {
         let presence = self.shared.presence.lock().unwrap();
-        let mut ids: Vec<String> = presence.local().online().cloned().collect();
+        let mut ids: Vec<String> = presence.online().cloned().collect();
         ids.sort();
         ids
     }
 
-    /// The status of `client` now: for a fleet node, in the whole fleet
-    /// (from Redis unless it is online here).
-    pub fn status(&self, client: &str) -> Result<Status, String> {
+    /// The status of `client` now.
+    pub fn status(&self, client: &str) -> Status {
         let now = self.shared.clock.now();
-        match &mut *self.shared.presence.lock().unwrap() {
-            Tracker::Local(presence) => Ok(presence.status(client, now)),
-            Tracker::Fleet(fleet) => fleet.status(client, now).map_err(|e| e.to_string()),
-        }
-    }
-
-    /// The fleet record of `client`: which node (and incarnation) wrote it.
-    pub fn lookup(&self, client: &str) -> Result<Option<FleetRecord>, String> {
-        match &mut *self.shared.presence.lock().unwrap() {
-            Tracker::Local(_) => Ok(None),
-            Tracker::Fleet(fleet) => fleet.lookup(client).map_err(|e| e.to_string()),
-        }
+        self.shared.presence.lock().unwrap().status(client, now)
     }
 
     /// Application messages received, `(client, text)`, in arrival order.
@@ -301,7 +271,7 @@ fn reaper_loop(shared: &Shared) {
         let mut expired = Vec::new();
         {
             let mut presence = shared.presence.lock().unwrap();
-            while let Some(client) = presence.poll_expired(now, &shared.sink) {
+            while let Some(client) = presence.poll_expired(now) {
                 expired.push(client);
             }
         }
@@ -438,7 +408,7 @@ fn check_in(shared: &Shared, client: &str) {
         .presence
         .lock()
         .unwrap()
-        .check_in(client, shared.clock.now(), &shared.sink);
+        .check_in(client, shared.clock.now());
     if change.is_ok_and(|c| c.came_online()) {
         (shared.sink)(ServerEvent::Online(client.to_owned()));
     }
@@ -461,7 +431,7 @@ fn check_out(shared: &Shared, client: &str) {
         .presence
         .lock()
         .unwrap()
-        .check_out(client, shared.clock.now(), &shared.sink);
+        .check_out(client, shared.clock.now());
     if was.is_online() {
         (shared.sink)(ServerEvent::Offline {
             client: client.to_owned(),
@@ -528,82 +498,5 @@ fn session(shared: &Shared, ws: &mut WebSocket<TcpStream>, client: &str, kick: &
             });
             let _ = ws.send(Message::text(format!("echo {text}")));
         }
-    }
-}
-
-/// Presence in this process, or shared with a fleet through Redis.
-enum Tracker {
-    Local(Box<Presence<String>>),
-    Fleet(Box<BlockingFleet<String, RedisStore>>),
-}
-
-impl Tracker {
-    fn new(config: &ServerConfig) -> io::Result<Tracker> {
-        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
-        let presence = PresenceConfig::new().with_timeout(config.timeout);
-        let Some(url) = &config.redis else {
-            let presence = Presence::new(presence).map_err(|e| invalid(e.to_string()))?;
-            return Ok(Tracker::Local(Box::new(presence)));
-        };
-        let store = RedisStore::connect(url)
-            .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
-        // A new epoch per start: the Unix time of boot, in nanoseconds.
-        let epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let fleet = FleetConfig::new(config.node.clone(), epoch).with_presence(presence);
-        let fleet = BlockingFleet::new(fleet, store).map_err(|e| invalid(e.to_string()))?;
-        Ok(Tracker::Fleet(Box::new(fleet)))
-    }
-
-    fn local(&self) -> &Presence<String> {
-        match self {
-            Tracker::Local(presence) => presence,
-            Tracker::Fleet(fleet) => fleet.local(),
-        }
-    }
-
-    fn check_in(
-        &mut self,
-        client: &str,
-        now: Instant,
-        sink: &Sink,
-    ) -> Result<Change, PresenceError> {
-        match self {
-            Tracker::Local(presence) => presence.check_in(client, now),
-            Tracker::Fleet(fleet) => {
-                let outcome = fleet.check_in(client, now)?;
-                report(outcome.store, sink);
-                Ok(outcome.local)
-            }
-        }
-    }
-
-    fn check_out(&mut self, client: &str, now: Instant, sink: &Sink) -> Status {
-        match self {
-            Tracker::Local(presence) => presence.check_out(client, now),
-            Tracker::Fleet(fleet) => {
-                let outcome = fleet.check_out(client, now);
-                report(outcome.store, sink);
-                outcome.local
-            }
-        }
-    }
-
-    fn poll_expired(&mut self, now: Instant, sink: &Sink) -> Option<String> {
-        match self {
-            Tracker::Local(presence) => presence.poll_expired(now),
-            Tracker::Fleet(fleet) => {
-                let outcome = fleet.poll_expired(now)?;
-                report(outcome.store, sink);
-                Some(outcome.local)
-            }
-        }
-    }
-}
-
-fn report<T>(store: Result<T, redis::RedisError>, sink: &Sink) {
-    if let Err(e) = store {
-        sink(ServerEvent::Store(e.to_string()));
     }
 }

@@ -5,8 +5,8 @@
 //! from one node's publish to another node's subscriber.
 //!
 //! ```text
-//! cargo bench -p keepalive-redis --bench fleet              # 100,000 clients
-//! cargo bench -p keepalive-redis --bench fleet -- --smoke   # 5,000 (CI)
+//! cargo bench -p keepalive-redis --bench pipeline              # 100,000 clients
+//! cargo bench -p keepalive-redis --bench pipeline -- --smoke   # 5,000 (CI)
 //! ```
 
 use std::collections::HashMap;
