@@ -114,3 +114,21 @@ export function harness(extra = {}) {
   };
   return { clock, log, WebSocket, options, note };
 }
+
+/** A `window` that says online/offline when the test tells it to. */
+export class FakeWindow extends EventTarget {
+  navigator = { onLine: true };
+  set(online) {
+    this.navigator.onLine = online;
+    this.dispatchEvent(new Event(online ? 'online' : 'offline'));
+  }
+}
+
+/** A `document` whose tab the test hides and shows. */
+export class FakeDocument extends EventTarget {
+  visibilityState = 'visible';
+  set(state) {
+    this.visibilityState = state;
+    this.dispatchEvent(new Event('visibilitychange'));
+  }
+}

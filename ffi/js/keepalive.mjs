@@ -68,7 +68,8 @@ const check = (n) => {
 /**
  * Instantiates the WebAssembly module once; returns `{ open(url, options), exports }`.
  * `source`: a URL or string to fetch (default: `keepalive_ffi.wasm` beside this
- * file), a `Response`, bytes (`ArrayBuffer`, typed array), or a `WebAssembly.Module`.
+ * file, fetched in a browser, read from disk in Node, with no bundler setting),
+ * a `Response`, bytes (`ArrayBuffer`, typed array), or a `WebAssembly.Module`.
  */
 export async function load(source = new URL('./keepalive_ffi.wasm', import.meta.url)) {
   source = await source;
@@ -77,6 +78,10 @@ export async function load(source = new URL('./keepalive_ffi.wasm', import.meta.
     instance = await WebAssembly.instantiate(source, {});
   } else if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
     ({ instance } = await WebAssembly.instantiate(source, {}));
+  } else if (isFileUrl(source)) {
+    // Node (and Deno, Bun): fetch() has no file: URLs; read the file.
+    const { readFile } = await import('node:fs/promises');
+    ({ instance } = await WebAssembly.instantiate(await readFile(new URL(source)), {}));
   } else {
     const response = source instanceof Response ? source : await fetch(source);
     if (!response.ok) throw new Error(`keepalive: cannot load ${response.url}: ${response.status}`);
@@ -88,6 +93,8 @@ export async function load(source = new URL('./keepalive_ffi.wasm', import.meta.
   }
   return { exports, open: (url, options) => new KeepAliveSocket(exports, url, options) };
 }
+
+const isFileUrl = (s) => (s instanceof URL ? s.protocol : String(s).slice(0, 5)) === 'file:';
 
 // Frees the machine of a socket that was dropped without dispose().
 const registry = new FinalizationRegistry(({ ka, handle }) => ka.ka_free(handle));
@@ -115,6 +122,13 @@ const registry = new FinalizationRegistry(({ ka, handle }) => ka.ka_free(handle)
  *   code 1013 Try Again Later, the reason's leading digits in seconds, else 5 s;
  *   code 1012 Service Restart, 1 s). The next reconnect waits at least that,
  *   plus 0-50 % jitter, capped at 5 min (`retryAfter`).
+ * - `network` (true): follow the browser. While `offline` no reconnect is attempted
+ *   (or counted); on `online` it reconnects at once; when the tab becomes visible
+ *   again the deadline is checked at once (background tabs throttle timers).
+ *   `window` and `document` (default: the globals) are where the events come from.
+ * - `coalesce` (true): an inbound message only records its time; the machine hears
+ *   of it, with that time, before its next input or tick (see `Connection`'s
+ *   docs: the same transcript, without a WebAssembly call per message).
  * - Callbacks: `onopen`, `onmessage`, `onclose`, `onerror`, `onstatechange({ state, previous })`,
  *   `onreconnecting({ delay, attempt })`, `ongiveup({ attempts })`; also settable as properties.
  * - For tests: `WebSocket`, `now` (ms), `setTimeout`, `clearTimeout`.
@@ -123,6 +137,9 @@ export class KeepAliveSocket {
   #ka; #h; #ws = null; #queue = []; #state = 'idle';
   #timer = null; #timerAt = Infinity; #stopped = false;
   #o; #now; #setTimeout; #clearTimeout; #WebSocket; #isPong;
+  // Coalesced inbound data: the transport and time of the latest message not yet fed.
+  #pendingId = 0; #pendingAt = -1; #coalesce;
+  #offline = false; #unlisten = [];
 
   constructor(exports, url, options = {}) {
     const o = options, hb = o.heartbeat ?? {}, b = o.backoff ?? {};
@@ -160,7 +177,44 @@ export class KeepAliveSocket {
       ka.ka_free(cfg);
     }
     registry.register(this, { ka, handle: this.#h }, this);
+    this.#coalesce = o.coalesce ?? true;
+    if (o.network ?? true) this.#follow(o.window ?? globalThis.window, o.document ?? globalThis.document);
     this.connect();
+  }
+
+  // Listens to online/offline and visibility.
+  #follow(win, doc) {
+    const on = (target, name, fn) => {
+      if (!target?.addEventListener) return;
+      target.addEventListener(name, fn);
+      this.#unlisten.push(() => target.removeEventListener(name, fn));
+    };
+    this.#offline = win?.navigator?.onLine === false;
+    on(win, 'offline', () => {
+      this.#offline = true;
+      this.#arm(); // a pending reconnect waits for `online`
+    });
+    on(win, 'online', () => {
+      this.#offline = false;
+      if (this.#h === 0) return;
+      this.#flush();
+      if (STATES[this.#ka.ka_state(this.#h)] === 'waiting') this.connect(); // at once, not counted again
+      else this.#arm();
+    });
+    on(doc, 'visibilitychange', () => {
+      if (doc.visibilityState !== 'visible' || this.#h === 0) return;
+      this.#flush();
+      // A throttled timer may be late: check the deadline now (a late tick probes).
+      this.#input(this.#ka.ka_handle_ms(this.#h, EVENT_TICK, this.#now()), true);
+    });
+  }
+
+  // Feeds the coalesced message, if any, with the time it arrived.
+  #flush() {
+    if (this.#pendingAt < 0) return;
+    const at = this.#pendingAt;
+    this.#pendingAt = -1;
+    check(this.#ka.ka_handle_from_ms(this.#h, this.#pendingId, EVENT_MESSAGE, at));
   }
 
   /** `'idle' | 'connecting' | 'open' | 'closing' | 'waiting' | 'stopped' | 'failed'`. */
@@ -168,7 +222,9 @@ export class KeepAliveSocket {
   /** Smoothed heartbeat round-trip time in ms (0 before the first reply). */
   get rtt() { return this.#ka.ka_rtt_ms(this.#h); }
   /** Reconnects tried since the connection last stayed up `minUptime`. */
-  get attempt() { return Number(this.#ka.ka_attempt(this.#h)); }
+  get attempt() { this.#flush(); return Number(this.#ka.ka_attempt(this.#h)); }
+  /** Whether the browser said it is offline (reconnects wait for `online`). */
+  get offline() { return this.#offline; }
   /** Messages waiting for the next open. */
   get queued() { return this.#queue.length; }
   /** The live WebSocket, if any. */
@@ -192,6 +248,7 @@ export class KeepAliveSocket {
   /** Connects (again): after close() or giving up, or at once while waiting to reconnect. */
   connect() {
     this.#stopped = false;
+    this.#flush();
     this.#input(this.#ka.ka_connect_ms(this.#h, this.#now()), true);
   }
 
@@ -199,6 +256,7 @@ export class KeepAliveSocket {
   close() {
     this.#stopped = true;
     this.#queue.length = 0;
+    this.#flush();
     this.#input(this.#ka.ka_close_ms(this.#h, this.#now()), true);
   }
 
@@ -209,11 +267,13 @@ export class KeepAliveSocket {
    * call it by themselves (`retryDelay` option).
    */
   retryAfter(delay) {
+    this.#flush();
     this.#input(this.#ka.ka_retry_after_ms(this.#h, delay, this.#now()), true);
   }
 
   /** Changes the heartbeat interval and timeout (ms), e.g. to values the server sent. */
   setHeartbeat(interval, timeout) {
+    this.#flush();
     check(this.#ka.ka_set_heartbeat(this.#h, interval, timeout));
     this.#arm();
   }
@@ -222,6 +282,7 @@ export class KeepAliveSocket {
   dispose() {
     if (this.#h === 0) return;
     this.close();
+    for (const unlisten of this.#unlisten.splice(0)) unlisten();
     if (this.#ws) this.#drop(this.#ws);
     this.#clear();
     registry.unregister(this);
@@ -231,6 +292,7 @@ export class KeepAliveSocket {
 
   // Feeds one event of transport `id`.
   #event(id, event) {
+    this.#flush();
     this.#input(this.#ka.ka_handle_from_ms(this.#h, id, event, this.#now()),
       event !== EVENT_MESSAGE && event !== EVENT_PONG);
   }
@@ -299,7 +361,12 @@ export class KeepAliveSocket {
     };
     ws.onmessage = (ev) => {
       const pong = this.#isPong(ev.data);
-      this.#event(id, pong ? EVENT_PONG : EVENT_MESSAGE);
+      if (!pong && this.#coalesce) {
+        this.#pendingId = id;
+        this.#pendingAt = this.#now();
+      } else {
+        this.#event(id, pong ? EVENT_PONG : EVENT_MESSAGE);
+      }
       if (!pong) this.onmessage?.(ev);
     };
     ws.onerror = (ev) => {
@@ -327,6 +394,7 @@ export class KeepAliveSocket {
   // early tick is harmless (the machine emits nothing) and re-arms. So a
   // message costs no timer call at all, unlike heartCheck.reset().start().
   #arm() {
+    if (this.#offline && STATES[this.#ka.ka_state(this.#h)] === 'waiting') return this.#clear();
     const at = this.#ka.ka_poll_timeout_ms(this.#h);
     if (at === Infinity) return this.#clear();
     check(at);
@@ -343,6 +411,7 @@ export class KeepAliveSocket {
     this.#timer = null;
     this.#timerAt = Infinity;
     // The timer was due at `at`: time is at least that, whatever the clocks' rounding.
+    this.#flush();
     this.#input(this.#ka.ka_handle_ms(this.#h, EVENT_TICK, Math.max(this.#now(), at)), true);
   };
 
