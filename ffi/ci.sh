@@ -40,6 +40,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
 fi
 ${CHROMIUM:-chromium} --version
 
+step "npm package: npm pack, installed by name into a scratch project, Node tests and tsc --strict"
+bash ffi/js/pack-test.sh
+
 step "browser: page + examples/server.rs, server killed and restarted"
 cargo build --example server
 node --test ffi/js/browser/

@@ -5,11 +5,15 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 
 import { harness, wasmBytes } from '../fakes.mjs';
-import { KeepaliveError, load } from '../keepalive.mjs';
 
-let keepalive;
+// KEEPALIVE_PACKAGE=keepalive-websocket runs these against the installed
+// package, by its name, with the .wasm it ships (CI does, after `npm pack`).
+const pkg = process.env.KEEPALIVE_PACKAGE ?? '../keepalive.mjs';
+let keepalive, KeepaliveError;
 before(async () => {
-  keepalive = await load(wasmBytes());
+  const module = await import(pkg);
+  KeepaliveError = module.KeepaliveError;
+  keepalive = await module.load(process.env.KEEPALIVE_PACKAGE ? undefined : wasmBytes());
 });
 
 // The article: heartbeat after 60 s of silence, 60 s to answer, 2 s between reconnects.
