@@ -40,12 +40,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
 fi
 ${CHROMIUM:-chromium} --version
 
-step "npm package: npm pack, installed by name into a scratch project, Node tests and tsc --strict"
-bash ffi/js/pack-test.sh
-
-step "browser: page + examples/server.rs, server killed and restarted"
+step "npm package: npm pack, installed by name into a scratch project: Node tests, tsc --strict, and the browser (page + examples/server.rs: server killed and restarted, network offline and back)"
 cargo build --example server
-node --test ffi/js/browser/
+bash ffi/js/pack-test.sh --browser
 
 step "figures: shipping .wasm (LTO, one codegen unit, stripped) and per-message cost"
 size_dir="$target/wasm-size"

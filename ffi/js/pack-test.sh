@@ -2,7 +2,8 @@
 # The npm package as a user gets it: `npm pack` (its prepack builds the
 # shipping .wasm), installed by name into an empty scratch project, then the
 # Node tests run against it by name and a TypeScript file using every
-# export is checked with `tsc --strict`. Prints the tarball's sizes.
+# export is checked with `tsc --strict`. Prints the tarball's sizes. With
+# `--browser`, the headless-Chromium test then loads the installed package.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 scratch="$(mktemp -d)"
@@ -28,3 +29,6 @@ KEEPALIVE_PACKAGE=keepalive-websocket KEEPALIVE_WASM="$installed/keepalive_ffi.w
 cp "$here/test-types/check.ts" "$scratch/"
 npx tsc --strict --noEmit --target es2022 --module nodenext --moduleResolution nodenext --lib es2022,dom check.ts
 echo "tsc --strict: check.ts type-checks against the installed package"
+if [ "${1:-}" = "--browser" ]; then
+    KEEPALIVE_PACKAGE_DIR="$installed" node --test "$here/browser/"
+fi

@@ -140,14 +140,18 @@ class Cdp {
 }
 
 test('a page reconnects to a killed and restarted server, which sees it online again', { timeout: 120_000 }, async () => {
-  const wasm = cargoBuild(['-p', 'keepalive-ffi', '--lib', '--target', 'wasm32-unknown-unknown', '--release'],
-    'keepalive_ffi', (m) => m.filenames.find((f) => f.endsWith('.wasm')));
+  // KEEPALIVE_PACKAGE_DIR: the installed npm package (pack-test.sh sets it);
+  // else the source module and a fresh build of the .wasm.
+  const packageDir = process.env.KEEPALIVE_PACKAGE_DIR;
+  const wasm = packageDir ? join(packageDir, 'keepalive_ffi.wasm')
+    : cargoBuild(['-p', 'keepalive-ffi', '--lib', '--target', 'wasm32-unknown-unknown', '--release'],
+      'keepalive_ffi', (m) => m.filenames.find((f) => f.endsWith('.wasm')));
   const serverBin = cargoBuild(['--example', 'server'], 'server', (m) => m.executable);
   const chromium = findChromium();
 
   const files = {
     '/': ['text/html', readFileSync(join(here, 'page.html'))],
-    '/keepalive.mjs': ['text/javascript', readFileSync(join(here, '..', 'keepalive.mjs'))],
+    '/keepalive.mjs': ['text/javascript', readFileSync(join(packageDir ?? join(here, '..'), 'keepalive.mjs'))],
     '/keepalive_ffi.wasm': ['application/wasm', readFileSync(wasm)],
   };
   const web = http.createServer((req, res) => {
@@ -234,13 +238,40 @@ test('a page reconnects to a killed and restarted server, which sees it online a
     assert.equal(page.state, 'open');
     assert.ok(!server.lines.some((l) => l.includes(`${second} is OFFLINE`)), await diagnostics());
 
-    // 5. close() from the page: the server sees it leave; the page stays stopped.
+    // 5. The network goes away (DevTools' offline emulation): the page hears
+    // `offline`; the server dies meanwhile; no attempt is made while offline.
+    // Back online (and the server back): the page reconnects at once.
+    const conditions = (offline) => cdp.send('Network.emulateNetworkConditions',
+      { offline, latency: 0, downloadThroughput: -1, uploadThroughput: -1 }, sessionId);
+    await cdp.send('Network.enable', {}, sessionId);
+    await conditions(true);
+    await waitFor('the page to hear offline', 10000, async () => (await read()).log.some((l) => l.endsWith(' offline')), diagnostics);
+    await server.kill();
+    oldServer = server;
+    await waitFor('the page to lose the socket', 15000, async () => (await read()).state === 'waiting', diagnostics);
+    await sleep(3000);
+    await read();
+    const since = (line) => page.log.slice(page.log.findIndex((l) => l.endsWith(line)));
+    assert.ok(!since(' offline').some((l) => l.endsWith('state connecting')), `an attempt while offline\n${await diagnostics()}`);
+    server = new ServerProcess(serverBin, wsPort);
+    await waitFor('the server to listen again', 10000, () => server.lines[0]?.startsWith('listening'), diagnostics);
+    await conditions(false);
+    await waitFor('the page to reopen after the network', 20000, async () => (await read()).title === 'open 3', diagnostics);
+    const at = (line) => Number(line.split('ms ')[0]);
+    const back = since(' online');
+    const connecting = back.find((l) => l.endsWith('state connecting'));
+    assert.ok(connecting && at(connecting) - at(back[0]) <= 100,
+      `reconnect ${connecting ? at(connecting) - at(back[0]) : '?'} ms after online\n${await diagnostics()}`);
+    await waitFor('the new server to hear the hello', 10000, () => server.saidBy(`hello ${nonce} #3`), diagnostics);
+    const third = server.saidBy(`hello ${nonce} #3`);
+
+    // 6. close() from the page: the server sees it leave; the page stays stopped.
     await evaluate('window.__ws.close()');
-    await waitFor('the server to see the page leave', 10000, () => server.has(`${second} is OFFLINE (closed)`), diagnostics);
+    await waitFor('the server to see the page leave', 10000, () => server.has(`${third} is OFFLINE (closed)`), diagnostics);
     await sleep(1500);
     await read();
     assert.equal(page.state, 'stopped');
-    assert.equal(page.title, 'open 2');
+    assert.equal(page.title, 'open 3');
     console.log(`# page log:\n${page.log.map((l) => `#   ${l}`).join('\n')}`);
   } finally {
     browser.kill('SIGKILL');
