@@ -93,6 +93,21 @@ enum Phase {
 ///    declaring the peer dead on the spot.
 /// 8. *Deadlines.* `poll_timeout` is never earlier than the latest `now`.
 ///
+/// # Coalescing inbound data
+///
+/// A caller may hold back [`Event::Message`]s and hand over only the latest
+/// one, stamped with its arrival time, just before its next other input or
+/// tick: the outcome is the same. A `Message` never emits an action, in
+/// any state; in idle mode it only moves the heartbeat mark to
+/// `now + interval` (so only the latest `now` counts, and an earlier one
+/// is overwritten by it), in fixed mode and with heartbeats off it changes
+/// nothing, and the `min_uptime` reset it may cause is reached by the
+/// latest time too. Deadlines only move later, so a timer armed before the
+/// held messages fires early, which is harmless (rule 8), after the flush.
+/// Pongs are not coalesced: each is an RTT sample. The JavaScript module
+/// does this (`coalesce`), and its tests compare whole transcripts with
+/// and without it.
+///
 /// # Drive loop
 ///
 /// A complete loop over a pretend transport that opens at once and then

@@ -138,7 +138,7 @@ export class KeepAliveSocket {
   #timer = null; #timerAt = Infinity; #stopped = false;
   #o; #now; #setTimeout; #clearTimeout; #WebSocket; #isPong;
   // Coalesced inbound data: the transport and time of the latest message not yet fed.
-  #pendingId = 0; #pendingAt = -1; #coalesce;
+  #pendingId = 0; #pendingAt = -1; #coalesce; #eventTime;
   #offline = false; #unlisten = [];
 
   constructor(exports, url, options = {}) {
@@ -147,6 +147,7 @@ export class KeepAliveSocket {
     this.#ka = exports;
     this.#o = o;
     this.#now = o.now ?? (() => performance.now());
+    this.#eventTime = o.now === undefined;
     this.#setTimeout = o.setTimeout ?? globalThis.setTimeout.bind(globalThis);
     this.#clearTimeout = o.clearTimeout ?? globalThis.clearTimeout.bind(globalThis);
     this.#WebSocket = o.WebSocket ?? globalThis.WebSocket;
@@ -363,7 +364,9 @@ export class KeepAliveSocket {
       const pong = this.#isPong(ev.data);
       if (!pong && this.#coalesce) {
         this.#pendingId = id;
-        this.#pendingAt = this.#now();
+        // A browser's event carries its arrival time on performance.now()'s
+        // clock: no clock read at all (an injected `now` is always read).
+        this.#pendingAt = this.#eventTime && ev.timeStamp > 0 ? ev.timeStamp : this.#now();
       } else {
         this.#event(id, pong ? EVENT_PONG : EVENT_MESSAGE);
       }
