@@ -132,3 +132,15 @@ export class FakeDocument extends EventTarget {
     this.dispatchEvent(new Event('visibilitychange'));
   }
 }
+
+/**
+ * The module under test and its loaded `.wasm`: the source files, or with
+ * `KEEPALIVE_PACKAGE` set the installed package by that name, loading the
+ * `.wasm` it ships by itself (CI does so after `npm pack`).
+ */
+export async function underTest() {
+  const name = process.env.KEEPALIVE_PACKAGE;
+  const module = await import(name ?? './keepalive.mjs');
+  const keepalive = await module.load(name ? undefined : wasmBytes());
+  return { ...module, keepalive };
+}

@@ -4,16 +4,11 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 
-import { harness, wasmBytes } from '../fakes.mjs';
+import { harness, underTest, wasmBytes } from '../fakes.mjs';
 
-// KEEPALIVE_PACKAGE=keepalive-websocket runs these against the installed
-// package, by its name, with the .wasm it ships (CI does, after `npm pack`).
-const pkg = process.env.KEEPALIVE_PACKAGE ?? '../keepalive.mjs';
 let keepalive, KeepaliveError;
 before(async () => {
-  const module = await import(pkg);
-  KeepaliveError = module.KeepaliveError;
-  keepalive = await module.load(process.env.KEEPALIVE_PACKAGE ? undefined : wasmBytes());
+  ({ keepalive, KeepaliveError } = await underTest());
 });
 
 // The article: heartbeat after 60 s of silence, 60 s to answer, 2 s between reconnects.

@@ -4,14 +4,11 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 
-import { FakeDocument, FakeWindow, harness, wasmBytes } from '../fakes.mjs';
+import { FakeDocument, FakeWindow, harness, underTest } from '../fakes.mjs';
 
-const pkg = process.env.KEEPALIVE_PACKAGE ?? '../keepalive.mjs';
 let keepalive, KeepAliveSocket;
 before(async () => {
-  const module = await import(pkg);
-  KeepAliveSocket = module.KeepAliveSocket;
-  keepalive = await module.load(process.env.KEEPALIVE_PACKAGE ? undefined : wasmBytes());
+  ({ keepalive, KeepAliveSocket } = await underTest());
 });
 
 const ARTICLE = { heartbeat: { interval: 60000, timeout: 60000 }, backoff: { kind: 'fixed', delay: 2000 } };
