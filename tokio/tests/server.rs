@@ -53,8 +53,8 @@ async fn a_silent_client_is_closed_at_interval_plus_timeout() {
         PresenceChange::Offline("frozen".into(), OfflineReason::Silent)
     );
     assert!(
-        detected >= ms(500) && detected <= ms(500 + 60),
-        "closed {detected:?} after the last frame; bound 500 ms"
+        detected >= ms(490) && detected <= ms(500 + 250),
+        "closed {detected:?} after the last frame; bound 500 ms, scheduling slack 250 ms"
     );
     // The close is never answered: the connection is aborted 300 ms later.
     until("the abort", ms(2000), || server.connection_count() == 0).await;
