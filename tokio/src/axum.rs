@@ -94,7 +94,7 @@ impl Socket for AxumSocket {
             Outbound::Ping => AxumMessage::Ping(Default::default()),
             Outbound::Close(code, reason) => AxumMessage::Close(Some(CloseFrame {
                 code,
-                reason: reason.into(),
+                reason: reason.into_owned().into(),
             })),
         };
         self.0.send(message).await.is_ok()

@@ -4,6 +4,8 @@
 //! library (tokio-tungstenite here, axum in `axum.rs`) maps its own message
 //! type onto them. Pings are answered by the libraries themselves.
 
+use std::borrow::Cow;
+
 use futures_util::{SinkExt, StreamExt};
 use keepalive::adapter::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -31,7 +33,7 @@ pub(crate) enum Outbound {
     /// A heartbeat ping.
     Ping,
     /// A close frame with this code and reason.
-    Close(u16, &'static str),
+    Close(u16, Cow<'static, str>),
 }
 
 /// A server-side WebSocket. `recv` must be cancel-safe.
@@ -71,7 +73,7 @@ pub(crate) fn to_tungstenite(frame: Outbound) -> tungstenite::Message {
         Outbound::Ping => tungstenite::Message::Ping(Default::default()),
         Outbound::Close(code, reason) => tungstenite::Message::Close(Some(CloseFrame {
             code: CloseCode::from(code),
-            reason: reason.into(),
+            reason: reason.into_owned().into(),
         })),
     }
 }

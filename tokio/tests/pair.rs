@@ -148,3 +148,40 @@ async fn the_articles_text_heartbeat_end_to_end() {
     );
     handle.close();
 }
+
+/// The application closes a connection with 1008 (its token was revoked):
+/// our client gives up instead of reconnecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_close_with_1008_makes_the_client_give_up() {
+    let conns = Arc::new(Mutex::new(Vec::new()));
+    let seen = conns.clone();
+    let server = Server::builder(identify)
+        .on_message(move |m| seen.lock().unwrap().push(m.conn))
+        .build()
+        .unwrap();
+    let addr = listen(&server).await;
+    let (handle, mut events) = keepalive_tokio::connect(
+        move || request(addr, "mallory"),
+        client_config(),
+        Options::default(),
+    )
+    .unwrap();
+    handle.send("hi").unwrap();
+    until("the message", ms(5000), || {
+        !conns.lock().unwrap().is_empty()
+    })
+    .await;
+    let conn = conns.lock().unwrap()[0];
+    assert!(server.close(conn, 1008, format!("token {} revoked", 42)));
+    let attempts = within("give up", ms(5000), async {
+        loop {
+            if let Some(Notice::GaveUp { attempts }) = events.next().await {
+                return attempts;
+            }
+        }
+    })
+    .await;
+    assert_eq!(attempts, 0);
+    until("gone", ms(5000), || server.connection_count() == 0).await;
+    assert!(!server.close(conn, 1008, "again"), "no longer live");
+}

@@ -40,16 +40,16 @@ where
     };
     let conn = match opened {
         Ok(conn) => conn,
-        Err((SessionsError::TooManyForId, _)) => {
-            socket
-                .send(Outbound::Close(TRY_AGAIN_LATER, "too many connections"))
-                .await;
-            return Err(AcceptError::Full);
-        }
-        Err((_, secs)) => {
-            // The reason carries the delay: `"7"` means come back in 7 s.
-            let reason: &'static str = RETRY_REASONS.get(secs as usize).copied().unwrap_or("60");
-            socket.send(Outbound::Close(TRY_AGAIN_LATER, reason)).await;
+        Err((error, secs)) => {
+            // No room after all (other upgrades took it): 1013, with the
+            // delay in the reason, `"7"` for 7 s. Bounded: a client that
+            // does not read does not hold the task.
+            let reason = match error {
+                SessionsError::TooManyForId => format!("{secs} too many connections for this id"),
+                _ => secs.to_string(),
+            };
+            let close = socket.send(Outbound::Close(TRY_AGAIN_LATER, reason.into()));
+            let _ = tokio::time::timeout(shared.config.sessions().close_timeout(), close).await;
             return Err(AcceptError::Full);
         }
     };
@@ -66,14 +66,6 @@ where
     shared.wake.notify_one(); // perhaps an Offline report
     Ok(())
 }
-
-/// `"0"` to `"60"`: close reasons for [`TRY_AGAIN_LATER`] without allocating.
-const RETRY_REASONS: [&str; 61] = [
-    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
-    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32",
-    "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48",
-    "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60",
-];
 
 async fn run<K, S: Socket>(shared: &Shared<K>, conn: ConnId, id: &K, socket: &mut S, link: &Link)
 where

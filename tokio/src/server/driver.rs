@@ -50,7 +50,7 @@ where
             }
             ServerAction::Close(conn) => {
                 if let Some(peer) = inner.peers.get(&conn) {
-                    let _ = peer.push(Outbound::Close(GOING_AWAY, "heartbeat timeout"));
+                    let _ = peer.push(Outbound::Close(GOING_AWAY, "heartbeat timeout".into()));
                 }
             }
             ServerAction::Abort(conn) => {

@@ -335,14 +335,19 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Server<K> {
     /// when its token was revoked: our clients give up). Returns whether it
     /// was live. If the close does not complete within the close timeout,
     /// the connection is dropped.
-    pub fn close(&self, conn: ConnId, code: u16, reason: &'static str) -> bool {
+    pub fn close(
+        &self,
+        conn: ConnId,
+        code: u16,
+        reason: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> bool {
         let now = self.shared.clock.now();
         let mut inner = self.shared.lock();
         if !inner.sessions.close(conn, now) {
             return false;
         }
         if let Some(peer) = inner.peers.get(&conn) {
-            let _ = peer.push(Outbound::Close(code, reason));
+            let _ = peer.push(Outbound::Close(code, reason.into()));
         }
         drop(inner);
         self.shared.wake.notify_one();
@@ -412,7 +417,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Server<K> {
             } = &mut *inner;
             for (&conn, peer) in peers.iter() {
                 sessions.close(conn, now);
-                let _ = peer.push(Outbound::Close(SERVICE_RESTART, "service restart"));
+                let _ = peer.push(Outbound::Close(SERVICE_RESTART, "service restart".into()));
             }
         }
         self.shared.wake.notify_one();
