@@ -8,7 +8,6 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use common::*;
-use futures_util::StreamExt;
 use keepalive::adapter::{Message, Notice, Options};
 use keepalive::{Config, OfflineReason, ServerHeartbeat};
 use keepalive_tokio::server::{PresenceChange, Server, ServerConfig};
@@ -62,12 +61,9 @@ async fn axum_sockets_run_under_the_servers_keepalive() {
     })
     .await;
     tab1.send("hi").unwrap();
-    let echo = within("the echo", ms(5000), async {
-        loop {
-            if let Some(Notice::Message(message)) = events1.next().await {
-                return message;
-            }
-        }
+    let echo = await_notice(&mut events1, "the echo", ms(5000), |e| match e {
+        Notice::Message(message) => Some(message),
+        _ => None,
     })
     .await;
     assert_eq!(echo, Message::text("echo hi"));
@@ -100,12 +96,9 @@ async fn axum_sockets_run_under_the_servers_keepalive() {
         Options::default(),
     )
     .unwrap();
-    let gave_up = within("give up", ms(5000), async {
-        loop {
-            if let Some(Notice::GaveUp { attempts }) = refused.next().await {
-                return attempts;
-            }
-        }
+    let gave_up = await_notice(&mut refused, "give up", ms(5000), |e| match e {
+        Notice::GaveUp { attempts } => Some(attempts),
+        _ => None,
     })
     .await;
     assert_eq!(gave_up, 0);

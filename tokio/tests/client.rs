@@ -183,15 +183,7 @@ async fn next_matching(
     events: &mut keepalive_tokio::Events,
     want: impl Fn(&ClientEvent) -> bool,
 ) -> ClientEvent {
-    within("an event", ms(10_000), async {
-        loop {
-            let event = events.next().await.expect("the stream ended");
-            if want(&event) {
-                return event;
-            }
-        }
-    })
-    .await
+    await_notice(events, "an event", ms(10_000), |e| want(&e).then_some(e)).await
 }
 
 fn connected(e: &ClientEvent) -> bool {

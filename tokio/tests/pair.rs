@@ -6,7 +6,6 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use futures_util::StreamExt;
 use keepalive::adapter::{Heartbeat, Message, Notice, Options};
 use keepalive::{Config, ServerHeartbeat, SessionsConfig};
 use keepalive_tokio::server::{Server, ServerConfig};
@@ -38,12 +37,9 @@ async fn a_graceful_restart_spreads_the_comeback() {
     within("shutdown", ms(5000), old.shutdown()).await;
     let mut delays = Vec::new();
     for (_, events) in &mut clients {
-        let delay = within("a reconnect", ms(5000), async {
-            loop {
-                if let Some(Notice::Reconnecting { delay, .. }) = events.next().await {
-                    return delay;
-                }
-            }
+        let delay = await_notice(events, "a reconnect", ms(5000), |e| match e {
+            Notice::Reconnecting { delay, .. } => Some(delay),
+            _ => None,
         })
         .await;
         delays.push(delay);
@@ -79,19 +75,16 @@ async fn a_full_server_sheds_and_the_client_comes_back_later() {
         Options::default(),
     )
     .unwrap();
-    let delay = within("a reconnect", ms(5000), async {
-        loop {
-            if let Some(Notice::Reconnecting { delay, .. }) = events.next().await {
-                return delay;
-            }
-        }
+    let delay = await_notice(&mut events, "a reconnect", ms(5000), |e| match e {
+        Notice::Reconnecting { delay, .. } => Some(delay),
+        _ => None,
     })
     .await;
     // Retry-After is 1 or 2 s; the client adds up to 50 %.
     assert!(delay >= ms(1000) && delay <= ms(3000), "{delay:?}");
     drop(first);
-    within("connected", ms(10_000), async {
-        while !matches!(events.next().await, Some(Notice::Connected { .. })) {}
+    await_notice(&mut events, "connected", ms(10_000), |e| {
+        matches!(e, Notice::Connected { .. }).then_some(())
     })
     .await;
     assert!(server.status(&"second".to_owned()).is_online());
@@ -121,15 +114,19 @@ async fn the_articles_text_heartbeat_end_to_end() {
     let (handle, mut events) =
         keepalive_tokio::connect(move || request(addr, "article"), client, options).unwrap();
     let mut answered = 0;
-    within("five answered heartbeats", ms(5000), async {
-        while answered < 5 {
-            match events.next().await {
-                Some(Notice::HeartbeatAnswered { .. }) => answered += 1,
-                Some(Notice::Disconnected { .. }) => panic!("dropped"),
-                _ => {}
+    await_notice(
+        &mut events,
+        "five answered heartbeats",
+        ms(5000),
+        |e| match e {
+            Notice::HeartbeatAnswered { .. } => {
+                answered += 1;
+                (answered == 5).then_some(())
             }
-        }
-    })
+            Notice::Disconnected { .. } => panic!("dropped"),
+            _ => None,
+        },
+    )
     .await;
     handle.send("hello").unwrap();
     until("the message", ms(2000), || {
@@ -173,12 +170,9 @@ async fn a_server_close_with_1008_makes_the_client_give_up() {
     .await;
     let conn = conns.lock().unwrap()[0];
     assert!(server.close(conn, 1008, format!("token {} revoked", 42)));
-    let attempts = within("give up", ms(5000), async {
-        loop {
-            if let Some(Notice::GaveUp { attempts }) = events.next().await {
-                return attempts;
-            }
-        }
+    let attempts = await_notice(&mut events, "give up", ms(5000), |e| match e {
+        Notice::GaveUp { attempts } => Some(attempts),
+        _ => None,
     })
     .await;
     assert_eq!(attempts, 0);

@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use keepalive_tokio::server::{Refusal, Server};
+use keepalive_tokio::{ClientEvent, Events};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -67,6 +69,26 @@ pub async fn within<T>(what: &str, limit: Duration, future: impl Future<Output =
     timeout(limit, future)
         .await
         .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// Waits (at most `limit`) for the first client event that `pick` turns
+/// into a value; fails the test if the stream ends first.
+pub async fn await_notice<T>(
+    events: &mut Events,
+    what: &str,
+    limit: Duration,
+    mut pick: impl FnMut(ClientEvent) -> Option<T>,
+) -> T {
+    within(what, limit, async {
+        loop {
+            let event = events.next().await;
+            let event = event.unwrap_or_else(|| panic!("the events ended before {what}"));
+            if let Some(value) = pick(event) {
+                return value;
+            }
+        }
+    })
+    .await
 }
 
 pub fn ms(n: u64) -> Duration {
