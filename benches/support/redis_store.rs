@@ -5,11 +5,7 @@
 use std::time::Duration;
 
 use keepalive::PresenceStore;
-
-/// Deletes `KEYS[1]` if its value starts with `ARGV[1]`, atomically.
-const DELETE_OWNED: &str = "local v = redis.call('GET', KEYS[1]) \
-    if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end \
-    return 0";
+use keepalive_redis::DELETE_OWNED;
 
 /// A blocking Redis connection as a presence store.
 pub struct RedisStore(pub redis::Connection);

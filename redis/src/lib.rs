@@ -10,7 +10,7 @@ mod runner;
 pub use announce::Announcement;
 pub use feed::{FeedConfig, FleetChange, FleetFeed, OfflineCause};
 pub use node::FleetNode;
-pub use runner::{Outcome, Runner};
+pub use runner::{DELETE_OWNED, Outcome, Runner};
 
 /// The pub/sub channel of a fleet with key prefix `prefix`.
 pub fn channel(prefix: &str) -> String {

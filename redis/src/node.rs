@@ -173,10 +173,9 @@ async fn drive<K>(
         }
         mirror.poll(clock.now());
         let commands: Vec<_> = mirror.commands().collect();
-        let batch: Vec<Announcement> = announcements.iter().cloned().collect();
-        let outcome = runner.run(&commands, &batch).await;
+        let outcome = runner.run(&commands, announcements.make_contiguous()).await;
         if outcome.announced {
-            announcements.drain(..batch.len());
+            announcements.clear();
         } else if !open {
             return; // nobody left to tell, Redis unreachable: give up
         } else {

@@ -8,9 +8,11 @@ use redis::{Client, RedisError, RedisResult, Value};
 
 use crate::announce::Announcement;
 
-/// Deletes `KEYS[1]` if its value starts with `ARGV[1]`, atomically: a node
-/// never deletes the record another node wrote since.
-const DELETE_OWNED: &str = "local v = redis.call('GET', KEYS[1]) \
+/// The owner-checked delete as a Redis script: deletes `KEYS[1]` if its
+/// value starts with `ARGV[1]`, atomically, so a node never deletes the
+/// record another node wrote since. (For a blocking `PresenceStore` of your
+/// own, `EVAL` this.)
+pub const DELETE_OWNED: &str = "local v = redis.call('GET', KEYS[1]) \
     if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end \
     return 0";
 
