@@ -237,6 +237,30 @@ async fn two_nodes_one_client_offline_when_both_let_go() {
     b.online("dave".to_owned());
     let (online, _) = next(&mut changes, SLACK).await.unwrap();
     assert!(matches!(online, FleetChange::Online { ref node, .. } if node == "node-a"));
+    // node-b has written (and so announced, in the same round trip) before
+    // node-a lets go: on a loaded machine its first turn can lag the 50 ms.
+    let mut conn = Runner::connect(&redis.url(), "tt:")
+        .await
+        .unwrap()
+        .connection();
+    let start = Instant::now();
+    loop {
+        let value: Option<String> = redis::cmd("GET")
+            .arg("tt:dave")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let node = value
+            .as_deref()
+            .and_then(keepalive::FleetRecord::parse)
+            .map(|r| r.node);
+        if node.as_deref() == Some("node-b") {
+            break;
+        }
+        assert!(start.elapsed() < SLACK, "node-b never wrote");
+        tokio::time::sleep(ms(5)).await;
+    }
+    tokio::time::sleep(ms(100)).await;
     a.offline("dave".to_owned());
     // Two sweeps pass: still online through node-b.
     assert!(
